@@ -1,0 +1,25 @@
+"""User-facing errors.
+
+A :class:`GankitError` is a mistake the user can fix (bad config, missing data, bad path).
+The CLI prints its message as one line and exits non-zero, without a traceback.
+"""
+
+
+class GankitError(Exception):
+    """An error caused by user input; its message is one actionable line."""
+
+
+class ConfigError(GankitError):
+    """Invalid configuration: unknown key, wrong type or out-of-range value."""
+
+
+class DataError(GankitError):
+    """A dataset is missing, unreadable or malformed."""
+
+
+class CheckpointError(GankitError):
+    """A checkpoint is missing, corrupt or belongs to another configuration."""
+
+
+class TrainingDiverged(GankitError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
