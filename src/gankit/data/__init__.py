@@ -1,0 +1,15 @@
+"""Datasets and the on-device minibatch loader.
+
+* 2-D toy mixtures ``ring8`` and ``grid25`` for mode-collapse studies (the protocol of PacGAN,
+  Lin et al. 2018, arXiv 1712.04086, after VEEGAN, Srivastava et al. 2017, arXiv 1705.07761);
+* ``mnist`` and ``fashion-mnist`` read from the original IDX files;
+* ``imagefolder``: any directory of images, class sub-directories giving labels.
+
+``load_dataset`` returns the whole dataset as CPU tensors; ``DeviceLoader`` moves it to the
+training device once and serves seeded, resumable minibatches.
+"""
+from .base import DATASETS, DataInfo, load_dataset
+from .loader import DeviceLoader
+from . import toy, mnist, imagefolder  # noqa: F401  (register the datasets)
+
+__all__ = ["DATASETS", "DataInfo", "DeviceLoader", "load_dataset"]

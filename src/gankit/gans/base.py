@@ -1,0 +1,121 @@
+"""The base of every named GAN.
+
+A GAN subclass says which networks it builds (:meth:`GAN.build`) and, when the standard
+alternation is not enough, which steps it takes (:meth:`GAN.phases`). The trainer runs the phases;
+it never looks at objective or penalty names. The default steps are Goodfellow et al.'s
+Algorithm 1 (arXiv 1406.2661): ``n_critic`` discriminator updates, then one generator update,
+each on a fresh minibatch and fresh noise.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..config import Config
+from ..errors import ConfigError
+from ..objectives import OBJECTIVES
+from ..penalties import PENALTIES
+
+StepResult = Tuple[Tensor, Dict[str, Tensor]]
+POINT_DATASETS = ("ring8", "grid25")
+
+
+@dataclass
+class Phase:
+    """One optimiser update: ``fn(real, labels) -> (loss, logs)`` minimised by group ``group``,
+    repeated ``repeat`` times per generator step, each time on a new minibatch."""
+
+    group: str
+    fn: Callable[[Tensor, Optional[Tensor]], StepResult]
+    repeat: int = 1
+
+
+class GAN(nn.Module):
+    """Base class. Subclasses set ``Params`` (a dataclass: the ``model`` config section),
+    ``default_objective`` and implement :meth:`build`."""
+
+    Params: type
+    optim_group_names: Tuple[str, ...] = ("g", "d")
+    default_objective = "nonsaturating"
+    needs_images = False
+
+    def __init__(self, cfg: Config, info):
+        super().__init__()
+        from ..config import build_dataclass
+
+        self.cfg, self.info = cfg, info
+        self.p = build_dataclass(self.Params, cfg.model, "model.")
+        self.objective = OBJECTIVES.get(cfg.objective or self.default_objective)
+        self.penalties = [(name, PENALTIES.get(name), w) for name, w in cfg.penalties.items()]
+        self.G, self.D = self.build(info)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.train.ema else None
+
+    # ------------------------------------------------------------ to override
+    def build(self, info) -> Tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    @classmethod
+    def validate(cls, cfg: Config) -> None:
+        """Cross-field checks that must fail before any work starts."""
+        OBJECTIVES.get(cfg.objective or cls.default_objective)
+        for name in cfg.penalties:
+            PENALTIES.get(name)
+        if cls.needs_images and cfg.data.name in POINT_DATASETS:
+            raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")
+
+    @property
+    def z_dim(self) -> int:
+        return self.p.z_dim
+
+    def optim_groups(self) -> Dict[str, List[nn.Parameter]]:
+        return {"g": list(self.G.parameters()), "d": list(self.D.parameters())}
+
+    def phases(self) -> List[Phase]:
+        return [Phase("d", self.d_step, self.cfg.train.n_critic), Phase("g", self.g_step)]
+
+    def after_step(self, group: str) -> None:
+        """Hook after each optimiser step (e.g. weight clipping, BEGAN's k_t update)."""
+
+    # ------------------------------------------------------------ the steps
+    @property
+    def device(self) -> torch.device:
+        return next(self.G.parameters()).device
+
+    def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        if generator is not None:  # CPU generator: identical noise on every device
+            return torch.randn(n, self.z_dim, generator=generator).to(self.device)
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def d_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
+        with torch.no_grad():
+            fake = self.G(self.sample_z(real.shape[0]))
+        loss = self.objective.d_loss(self.D(real), self.D(fake))
+        logs = {"d_loss": loss.detach()}
+        for name, fn, weight in self.penalties:
+            term = fn(self.D, real, fake)
+            logs[name] = term.detach()
+            loss = loss + weight * term
+        return loss, logs
+
+    def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
+        d_fake = self.D(self.G(self.sample_z(real.shape[0])))
+        d_real = self.D(real) if self.objective.g_needs_real else None
+        loss = self.objective.g_loss(d_fake, d_real)
+        return loss, {"g_loss": loss.detach()}
+
+    # ------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000) -> Tensor:
+        """``n`` samples from the EMA generator when there is one; same seed -> same output."""
+        G = self.G_ema if (ema and self.G_ema is not None) else self.G
+        was_training = G.training
+        G.eval()
+        gen = torch.Generator().manual_seed(seed)
+        z = self.sample_z(n, generator=gen)
+        out = torch.cat([G(z[i:i + chunk]) for i in range(0, n, chunk)]) if n else z.new_zeros((0,) + tuple(self.info.shape))
+        G.train(was_training)
+        return out.float()

@@ -1,0 +1,66 @@
+"""DCGAN networks, Radford et al. 2015, "Unsupervised Representation Learning with Deep
+Convolutional GANs", arXiv 1511.06434.
+
+The paper's rules: strided convolutions in D and fractionally-strided (transposed) convolutions in
+G, no pooling and no hidden fully connected layers, batch norm in both nets except G's output and
+D's input layer, ReLU in G with tanh output, LeakyReLU(0.2) in D.
+
+Resolution is a parameter: the nets start (G) / end (D) at a ``base`` x ``base`` map with
+base = 7 for 28 x 28 (MNIST's native size) and 4 otherwise, and double / halve from there, so
+28, 32, 64, 128... all come from this one definition. Channel width doubles as resolution halves.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..nn import LayerFactory
+
+
+def plan(resolution: int) -> tuple:
+    """(base, number of x2 stages) such that base * 2**stages == resolution."""
+    for base in (7, 4):
+        stages = math.log2(resolution / base)
+        if resolution % base == 0 and stages >= 1 and stages.is_integer():
+            return base, int(stages)
+    raise ConfigError(f"config: DCGAN resolution must be 7*2^k or 4*2^k (e.g. 28, 32, 64), got {resolution}")
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int, out_shape: tuple, width: int = 64,
+                 factory: LayerFactory = LayerFactory(norm="batch", act="relu")):
+        super().__init__()
+        channels, res, _ = out_shape
+        base, stages = plan(res)
+        ch = width * 2 ** (stages - 1)
+        layers = [factory.deconv(z_dim, ch, base, 1, 0, bias=False), factory.norm_layer(ch), factory.activation()]
+        for _ in range(stages - 1):
+            layers += [factory.deconv(ch, ch // 2, 4, 2, 1, bias=False), factory.norm_layer(ch // 2), factory.activation()]
+            ch //= 2
+        layers += [factory.deconv(ch, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, in_shape: tuple, width: int = 64,
+                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu")):
+        super().__init__()
+        channels, res, _ = in_shape
+        base, stages = plan(res)
+        ch = width
+        layers = [factory.conv(channels, ch, 4, 2, 1), factory.activation()]  # no norm on the input layer
+        for _ in range(stages - 1):
+            layers += [factory.conv(ch, ch * 2, 4, 2, 1, bias=factory.norm == "none"), factory.norm_layer(ch * 2),
+                       factory.activation()]
+            ch *= 2
+        layers += [factory.conv(ch, 1, base, 1, 0)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()

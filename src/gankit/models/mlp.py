@@ -1,0 +1,48 @@
+"""Fully connected generator and discriminator (Goodfellow et al. 2014, arXiv 1406.2661).
+
+The paper's D used maxout units and dropout; we use LeakyReLU(0.2), which trains the same
+problems reliably and keeps the nets small and fast. For image data G ends in tanh and reshapes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..nn import LayerFactory
+
+
+def _stack(cin: int, hidden: int, depth: int, f: LayerFactory) -> list:
+    layers = []
+    for i in range(depth):
+        layers += [f.linear(cin if i == 0 else hidden, hidden), f.norm_layer(hidden, dims=1), f.activation()]
+    return layers
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, z_dim: int, out_shape: tuple, hidden: int = 128, depth: int = 2,
+                 factory: LayerFactory = LayerFactory(act="relu"), tanh: bool = False):
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        out = math.prod(self.out_shape)
+        layers = _stack(z_dim, hidden, depth, factory) + [factory.linear(hidden, out)]
+        if tanh:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], *self.out_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """Outputs one unnormalised score (a logit for the standard GAN losses) per sample."""
+
+    def __init__(self, in_shape: tuple, hidden: int = 128, depth: int = 2,
+                 factory: LayerFactory = LayerFactory(act="lrelu")):
+        super().__init__()
+        cin = math.prod(in_shape)
+        self.net = nn.Sequential(*_stack(cin, hidden, depth, factory), factory.linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)

@@ -1,0 +1,78 @@
+"""Injectable layer choices (DESIGN principle 3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..errors import ConfigError
+
+NORMS = ("batch", "instance", "layer", "none")
+ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
+
+
+@dataclass(frozen=True)
+class LayerFactory:
+    """Makes layers with a fixed set of choices.
+
+    ``sn``: wrap weight layers in spectral normalisation (Miyato et al. 2018, arXiv 1802.05957;
+    one power iteration per forward with a persistent u). ``norm``: normalisation layer kind.
+    ``act``: activation kind; ``slope`` is the LeakyReLU negative slope.
+    """
+
+    sn: bool = False
+    norm: str = "none"
+    act: str = "relu"
+    slope: float = 0.2
+
+    def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ConfigError(f"config: normalisation '{self.norm}' must be one of {', '.join(NORMS)}")
+        if self.act not in ACTIVATIONS:
+            raise ConfigError(f"config: activation '{self.act}' must be one of {', '.join(ACTIVATIONS)}")
+
+    def _wrap(self, layer: nn.Module) -> nn.Module:
+        return spectral_norm(layer) if self.sn else layer
+
+    def linear(self, cin: int, cout: int, bias: bool = True) -> nn.Module:
+        return self._wrap(nn.Linear(cin, cout, bias=bias))
+
+    def conv(self, cin: int, cout: int, k: int, s: int = 1, p: int = 0, bias: bool = True) -> nn.Module:
+        return self._wrap(nn.Conv2d(cin, cout, k, s, p, bias=bias))
+
+    def deconv(self, cin: int, cout: int, k: int, s: int = 1, p: int = 0, bias: bool = True) -> nn.Module:
+        return self._wrap(nn.ConvTranspose2d(cin, cout, k, s, p, bias=bias))
+
+    def norm_layer(self, channels: int, dims: int = 2) -> nn.Module:
+        if self.norm == "batch":
+            return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+        if self.norm == "instance":
+            return nn.InstanceNorm2d(channels, affine=True)
+        if self.norm == "layer":
+            return nn.GroupNorm(1, channels)
+        return nn.Identity()
+
+    def activation(self) -> nn.Module:
+        if self.act == "relu":
+            return nn.ReLU(inplace=True)
+        if self.act == "lrelu":
+            return nn.LeakyReLU(self.slope, inplace=True)
+        if self.act == "tanh":
+            return nn.Tanh()
+        return nn.Identity()
+
+
+def init_dcgan(module: nn.Module) -> None:
+    """DCGAN initialisation (Radford et al. 2015, arXiv 1511.06434): weights ~ N(0, 0.02);
+    normalisation gains ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = getattr(getattr(m, "parametrizations", None), "weight", None)
+            target = w.original if w is not None else m.weight
+            nn.init.normal_(target, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.InstanceNorm2d, nn.GroupNorm)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,33 @@
+"""Objectives: pure functions of discriminator outputs -> scalar losses (DESIGN principle 1).
+
+An :class:`Objective` pairs a discriminator loss ``d_loss(d_real, d_fake)`` with a generator loss
+``g_loss(d_fake, d_real)``; both are minimised. ``d_real`` is passed to ``g_loss`` only when the
+objective declares ``g_needs_real`` (relativistic losses), so other objectives cost no extra pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from torch import Tensor
+
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    d_loss: Callable[[Tensor, Tensor], Tensor]
+    g_loss: Callable[[Tensor, Optional[Tensor]], Tensor]
+    g_needs_real: bool = False
+    doc: str = ""
+
+
+OBJECTIVES: Registry[Objective] = Registry("objective")
+
+
+def register_objective(name: str, d_loss, g_loss, *, g_needs_real: bool = False, doc: str = "") -> Objective:
+    return OBJECTIVES.add(name, Objective(name, d_loss, g_loss, g_needs_real, doc))
+
+
+from . import standard  # noqa: E402,F401  (registers the families)

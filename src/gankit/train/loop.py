@@ -1,0 +1,371 @@
+"""The one generic training loop (DESIGN principle 2).
+
+It knows optimiser groups, step counts, ``n_critic`` (through the GAN's phases), per-group
+learning rates (TTUR), schedules, EMA, bf16 autocast, seeding, checkpoints and callbacks, and
+nothing about any particular GAN. A "step" is one generator step; each phase of the GAN runs its
+``repeat`` updates, each on a fresh minibatch.
+
+No host-device synchronisation happens inside a step: losses are accumulated on the device and read
+back only at logging and checkpoint intervals, which is also where the NaN/Inf guard looks at them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import Config, load_run_config, resolve
+from ..data import DataInfo, DeviceLoader, load_dataset
+from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged
+from ..gans import GANS
+from . import checkpoint as ckpt
+from .ema import ema_copy, ema_update
+from .optim import make_optimizer, make_scheduler
+
+Callback = Callable[["Trainer", int], None]
+
+
+# ---------------------------------------------------------------- environment
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"config: device '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"config: device '{name}' requested but CUDA is not available here; use device=cpu or device=auto")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"config: device '{name}' is not supported; use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def info_to_dict(info: DataInfo) -> dict:
+    d = asdict(info)
+    d["shape"] = list(info.shape)
+    d["modes"] = None if info.modes is None else info.modes.tolist()
+    return d
+
+
+def info_from_dict(d: dict) -> DataInfo:
+    d = dict(d)
+    d["shape"] = tuple(d["shape"])
+    d["modes"] = None if d.get("modes") is None else torch.tensor(d["modes"])
+    return DataInfo(**d)
+
+
+def unique_dir(base: Path) -> Path:
+    p, i = base, 1
+    while p.exists():
+        p, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return p
+
+
+def prepare_run_dir(cfg: Config, overwrite: bool) -> Path:
+    """Create the run directory; never overwrite anything without ``overwrite``."""
+    out = Path(cfg.out) if cfg.out else unique_dir(Path("runs") / f"{cfg.gan}-{cfg.data.name}")
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"out '{out}' exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise GankitError(
+                f"out directory '{out}' is not empty; continue it with `gankit train --resume {out}`, "
+                f"choose another out=..., or pass --overwrite"
+            )
+        if not (out / "config.yaml").is_file():
+            raise GankitError(f"refusing to overwrite '{out}': it is not a gankit run directory")
+        shutil.rmtree(out)
+    try:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise GankitError(f"cannot write run directory '{out}': {e.strerror or e}") from None
+    cfg.out = str(out)
+    return out
+
+
+class Meter:
+    """Sums of logged tensors on the device; read back (one sync) only when asked."""
+
+    def __init__(self):
+        self.sums: Dict[str, torch.Tensor] = {}
+        self.counts: Dict[str, int] = {}
+
+    def add(self, logs: Dict[str, torch.Tensor]) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.detach().float().clone()
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def pop_means(self) -> Dict[str, float]:
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        values = torch.stack([self.sums[k] for k in keys]).tolist()
+        means = {k: v / self.counts[k] for k, v in zip(keys, values)}
+        self.sums, self.counts = {}, {}
+        return means
+
+
+# ---------------------------------------------------------------- the trainer
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, state: Optional[dict] = None,
+                 callbacks: Iterable[Callback] = ()):
+        self.cfg, self.dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        self._prev_deterministic = torch.are_deterministic_algorithms_enabled()
+        seed_everything(cfg.seed, cfg.train.deterministic)
+        d = cfg.data
+        x, y, self.info = load_dataset(d.name, root=d.root, resolution=d.resolution, channels=d.channels,
+                                       download=d.download, split="train", size=d.size, seed=cfg.seed)
+        self.loader = DeviceLoader(x, y, cfg.batch_size, self.device, seed=cfg.seed)
+        self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
+        groups = self.gan.optim_groups()
+        self.params = groups
+        self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in groups.items()}
+        self.scheds = {g: make_scheduler(o, cfg.optim[g], cfg.steps) for g, o in self.optims.items()}
+        self.phases = self.gan.phases()
+        self.step = 0
+        self.meter = Meter()
+        self.callbacks: List[Callback] = list(callbacks)
+        self.last_logs: Dict[str, float] = {}
+        if state is not None:
+            self.load_state(state)
+        self._amp = (torch.autocast("cuda", dtype=torch.bfloat16)
+                     if cfg.train.amp and self.device.type == "cuda" else nullcontext())
+        self._tb = None
+        self._bar = None
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "config": self.cfg.to_yaml(),
+            "config_hash": self.cfg.hash,
+            "gankit_version": __version__,
+            "data_info": info_to_dict(self.info),
+            "gan": self.gan.state_dict(),
+            "optim": {g: o.state_dict() for g, o in self.optims.items()},
+            "sched": {g: s.state_dict() for g, s in self.scheds.items()},
+            "loader": self.loader.state_dict(),
+            "rng": ckpt.rng_state(),
+        }
+
+    def load_state(self, state: dict) -> None:
+        try:
+            self.gan.load_state_dict(state["gan"])
+            for g, o in self.optims.items():
+                o.load_state_dict(state["optim"][g])
+            for g, s in self.scheds.items():
+                s.load_state_dict(state["sched"][g])
+            self.loader.load_state_dict(state["loader"])
+            ckpt.set_rng_state(state["rng"])
+            self.step = int(state["step"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"checkpoint does not match this run ({str(e).splitlines()[0][:120]})") from None
+
+    def save_checkpoint(self) -> Path:
+        self._check_finite()
+        path = ckpt.checkpoint_path(self.dir / "checkpoints", self.step)
+        ckpt.save(self.state_dict(), path)
+        ckpt.prune(self.dir / "checkpoints", self.cfg.train.keep_last)
+        return path
+
+    # ------------------------------------------------------------ the loop
+    def _trainable(self, group: str) -> None:
+        for g, ps in self.params.items():
+            flag = g == group
+            for p in ps:
+                p.requires_grad_(flag)
+
+    def train_step(self) -> None:
+        """One generator step: every phase of the GAN, each repeated on fresh minibatches."""
+        for phase in self.phases:
+            opt = self.optims[phase.group]
+            self._trainable(phase.group)
+            for _ in range(phase.repeat):
+                real, labels = self.loader.next()
+                opt.zero_grad(set_to_none=True)
+                with self._amp:
+                    loss, logs = phase.fn(real, labels)
+                loss.backward()
+                opt.step()
+                self.gan.after_step(phase.group)
+                self.meter.add(logs)
+        for s in self.scheds.values():
+            s.step()
+        if self.gan.G_ema is not None:
+            if self.step < self.cfg.train.ema_start:
+                ema_copy(self.gan.G_ema, self.gan.G)
+            else:
+                ema_update(self.gan.G_ema, self.gan.G, self.cfg.train.ema)
+        self.step += 1
+
+    def fit(self) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=cfg.steps, initial=self.step, disable=not t.progress, unit="step",
+                         dynamic_ncols=True, desc=f"{cfg.gan}")
+        self._t0, self._s0 = time.perf_counter(), self.step
+        self._write_run_json("running")
+        try:
+            while self.step < cfg.steps:
+                self.train_step()
+                self._bar.update(1)
+                s = self.step
+                if s % t.log_every == 0 or s == cfg.steps:
+                    self.log()
+                if t.sample_every and s % t.sample_every == 0:
+                    self.save_samples(f"step-{s:08d}")
+                if (t.checkpoint_every and s % t.checkpoint_every == 0) or s == cfg.steps:
+                    self.save_checkpoint()
+                if t.eval_every and s % t.eval_every == 0:
+                    self.evaluate()
+                for cb in self.callbacks:
+                    cb(self, s)
+            self.save_samples("final")
+            if self.info.kind == "points":
+                self.evaluate(final=True)
+            self._write_run_json("finished")
+        except TrainingDiverged:
+            self._write_run_json("diverged")
+            raise
+        finally:
+            self._bar.close()
+            if self._tb is not None:
+                self._tb.close()
+            torch.use_deterministic_algorithms(self._prev_deterministic)
+
+    # ------------------------------------------------------------ callbacks
+    def _check_finite(self) -> None:
+        logs = self.meter.pop_means() if self.meter.sums else {}
+        if logs:
+            self._record(logs)
+        bad = [k for k, v in self.last_logs.items() if not np.isfinite(v)]
+        if not bad:
+            flat = [p for ps in self.params.values() for p in ps]
+            if not bool(torch.stack([p.detach().float().abs().sum() for p in flat]).sum().isfinite()):
+                bad = ["parameters"]
+        if bad:
+            last = ckpt.list_checkpoints(self.dir / "checkpoints")
+            kept = f"last good checkpoint kept: {last[-1]}" if last else "no checkpoint had been written yet"
+            raise TrainingDiverged(
+                f"training diverged: {', '.join(bad)} became NaN/Inf by step {self.step}; {kept} "
+                f"(try a lower learning rate)"
+            )
+
+    def log(self) -> None:
+        self._check_finite()
+
+    def _record(self, logs: Dict[str, float]) -> None:
+        self.last_logs = logs
+        now = time.perf_counter()
+        rate = (self.step - self._s0) / max(now - self._t0, 1e-9)
+        row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}, "steps_per_s": round(rate, 3)}
+        with open(self.dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        tb = self._tensorboard()
+        if tb is not None:
+            for k, v in logs.items():
+                tb.add_scalar(f"loss/{k}", v, self.step)
+        if self._bar is not None:
+            self._bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
+
+    def _tensorboard(self):
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is a dependency, but stay usable without it
+                self._tb = False
+                return None
+            self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=self.step)
+        return self._tb or None
+
+    def save_samples(self, name: str) -> Path:
+        from ..viz import save_image_grid, save_scatter
+
+        if self.info.kind == "points":
+            path = self.dir / "samples" / f"{name}.png"
+            save_scatter(self.gan.sample(self.cfg.train.eval_samples, seed=self.cfg.seed), path,
+                         modes=self.info.modes, sigma=self.info.sigma, title=f"{self.cfg.gan} step {self.step}")
+        else:
+            path = self.dir / "samples" / f"{name}.png"
+            save_image_grid(self.gan.sample(self.cfg.train.grid_size, seed=self.cfg.seed), path)
+        return path
+
+    def evaluate(self, final: bool = False) -> dict:
+        from .run import evaluate_gan
+
+        result = evaluate_gan(self.gan, self.info, n=self.cfg.train.eval_samples, seed=self.cfg.seed)
+        result["step"] = self.step
+        with open(self.dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, "eval": result}) + "\n")
+        tb = self._tensorboard()
+        if tb is not None:
+            for k, v in result.items():
+                if isinstance(v, (int, float)):
+                    tb.add_scalar(f"eval/{k}", v, self.step)
+        if final:
+            ckpt.atomic_write_text(self.dir / "eval.json", json.dumps(result, indent=2) + "\n")
+        return result
+
+    def _write_run_json(self, status: str) -> None:
+        meta = {"status": status, "step": self.step, "steps": self.cfg.steps, "gan": self.cfg.gan,
+                "config_hash": self.cfg.hash, "gankit_version": __version__, "torch_version": torch.__version__,
+                "device": str(self.device), "data_info": info_to_dict(self.info)}
+        ckpt.atomic_write_text(self.dir / "run.json", json.dumps(meta, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- entry points
+def write_config(cfg: Config, run_dir: Path) -> None:
+    ckpt.atomic_write_text(run_dir / "config.yaml", f"# gankit {__version__} resolved config; hash {cfg.hash}\n" + cfg.to_yaml())
+
+
+def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = ()) -> Trainer:
+    run_dir = prepare_run_dir(cfg, overwrite)
+    write_config(cfg, run_dir)
+    return Trainer(cfg, run_dir, callbacks=callbacks)
+
+
+def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer:
+    """Continue a run from its newest checkpoint to its configured total steps."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GankitError(f"cannot resume '{run_dir}': no such run directory")
+    cfg = load_run_config(run_dir)
+    new = resolve(cfg, overrides)
+    if new.hash != cfg.hash:
+        raise ConfigError("config: on --resume only steps, device, out-independent logging settings may change; "
+                          "these overrides change what is trained")
+    new.out = str(run_dir)
+    found = ckpt.list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise CheckpointError(f"cannot resume '{run_dir}': it has no checkpoint in {run_dir / 'checkpoints'}")
+    state = ckpt.load(found[-1], expected_hash=cfg.hash)
+    if int(state["step"]) >= new.steps:
+        raise GankitError(f"run '{run_dir}' already finished ({state['step']} of {new.steps} steps); "
+                          f"pass steps=N with N > {state['step']} to train longer")
+    write_config(new, run_dir)
+    return Trainer(new, run_dir, state=state, callbacks=callbacks)
