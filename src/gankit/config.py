@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,6 +29,9 @@ import yaml
 
 from .errors import ConfigError
 from .registry import nearest
+
+
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def _rng(lo=None, hi=None, lo_open=False, hi_open=False) -> dict:
@@ -185,6 +189,8 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
     elif tp is float:
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         value = float(value)

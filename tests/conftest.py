@@ -1,0 +1,29 @@
+"""Shared fixtures. MNIST comes from $GANKIT_DATA, else ../shared/data beside the checkout."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def data_root():
+    env = os.environ.get("GANKIT_DATA")
+    if env and Path(env).is_dir():
+        return Path(env)
+    return SHARED if SHARED.is_dir() else None
+
+
+@pytest.fixture
+def mnist_root():
+    root = data_root()
+    if root is None:
+        pytest.skip("MNIST not found: set GANKIT_DATA or provide ../shared/data (CI has it)")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    torch.set_num_threads(2)
+    yield

@@ -1,0 +1,89 @@
+import pytest
+
+from gankit.config import Config, parse_override, resolve
+from gankit.errors import ConfigError
+
+
+def test_defaults_and_presets():
+    cfg = resolve("gan")
+    assert cfg.gan == "gan" and cfg.data.name == "ring8"
+    assert set(cfg.optim) == {"g", "d"}
+    d = resolve("dcgan")
+    assert d.data.name == "mnist" and d.model["z_dim"] == 100
+    assert d.optim["g"].betas == (0.5, 0.999) and d.optim["d"].lr == 2e-4
+
+
+def test_overrides_shorthand_dotted_and_types():
+    cfg = resolve("dcgan", ["data=fashion-mnist", "steps=10", "batch_size=8", "optim.d.lr=1e-3",
+                            "train.ema=0.999", "model.g_width=8", "optim.g.betas=[0.0, 0.9]", "seed=3"])
+    assert cfg.data.name == "fashion-mnist" and cfg.steps == 10 and cfg.batch_size == 8
+    assert cfg.optim["d"].lr == 1e-3 and isinstance(cfg.optim["d"].lr, float)
+    assert cfg.train.ema == 0.999 and cfg.model["g_width"] == 8 and cfg.optim["g"].betas == (0.0, 0.9)
+    assert cfg.seed == 3
+
+
+def test_keyword_api_matches_cli_overrides():
+    a = resolve("gan", ["steps=7", "data=grid25"])
+    b = resolve("gan", steps=7, data="grid25")
+    assert a.to_dict() == b.to_dict()
+
+
+def test_yaml_file_inherits_its_gans_preset(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("gan: dcgan\nsteps: 5\nmodel: {g_width: 16}\n")
+    cfg = resolve(str(f))
+    assert cfg.gan == "dcgan" and cfg.steps == 5 and cfg.model["g_width"] == 16
+    assert cfg.model["z_dim"] == 100 and cfg.data.name == "mnist"  # from the preset
+
+
+@pytest.mark.parametrize("override, words", [
+    ("stepz=3", ["stepz", "steps"]),
+    ("train.n_critc=2", ["train.n_critc", "n_critic"]),
+    ("model.hiden=3", ["model.hiden", "hidden"]),
+    ("optim.q.lr=1", ["optim.q", "valid"]),
+    ("steps=-5", ["steps", "≥ 1"]),
+    ("steps=abc", ["steps", "integer"]),
+    ("steps=2.5", ["steps", "integer"]),
+    ("train.ema=1.5", ["train.ema", "< 1"]),
+    ("optim.g.name=adamw", ["optim.g.name", "adam"]),
+    ("optim.g.betas=[0.5]", ["optim.g.betas", "2 numbers"]),
+    ("train.amp=yes please", ["train.amp", "true or false"]),
+    ("objective=nonsaturatin", ["nonsaturatin", "nonsaturating"]),
+    ("penalties={r3: 1.0}", ["r3", "penalty"]),
+    ("data.channels=2", ["data.channels", "1, 3"]),
+])
+def test_bad_values_fail_with_one_line_naming_key(override, words):
+    with pytest.raises(ConfigError) as e:
+        resolve("gan", [override])
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_unknown_gan_suggests_nearest():
+    with pytest.raises(ConfigError, match="dcgan"):
+        resolve("dcgna")
+
+
+def test_dcgan_refuses_point_data():
+    with pytest.raises(ConfigError, match="image data"):
+        resolve("dcgan", ["data=ring8"])
+
+
+def test_override_syntax_error():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("steps")
+
+
+def test_hash_ignores_out_steps_device_and_logging_but_not_training():
+    a = resolve("gan")
+    assert resolve("gan", ["out=x", "steps=99", "device=cpu", "train.log_every=7"]).hash == a.hash
+    assert resolve("gan", ["optim.g.lr=0.1"]).hash != a.hash
+    assert resolve("gan", ["seed=1"]).hash != a.hash
+
+
+def test_round_trip_through_yaml():
+    cfg = resolve("dcgan", ["steps=11"])
+    again = resolve(__import__("yaml").safe_load(cfg.to_yaml()))
+    assert again.to_dict() == cfg.to_dict() and isinstance(again, Config)

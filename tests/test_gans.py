@@ -1,0 +1,56 @@
+"""One training step of every GAN at tiny width, on points and on images, on the CPU."""
+import pytest
+import torch
+
+from gankit.config import resolve
+from gankit.data import DataInfo
+from gankit.gans import GANS
+from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.train.loop import Trainer, prepare_run_dir
+
+POINTS = DataInfo("ring8", "points", (2,), 0, torch.zeros(8, 2), 0.01)
+TINY = {"gan": ["model.hidden=8", "model.z_dim=4"], "dcgan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"]}
+
+
+def test_registry():
+    assert {"gan", "dcgan"} <= set(GANS.names())
+
+
+@pytest.mark.parametrize("res, shape", [(28, (1, 28, 28)), (32, (3, 32, 32)), (64, (1, 64, 64))])
+def test_dcgan_shapes_any_resolution(res, shape):
+    G = DCGANGenerator(8, shape, width=4)
+    D = DCGANDiscriminator(shape, width=4)
+    x = G(torch.randn(3, 8))
+    assert x.shape == (3,) + shape and x.abs().max() <= 1
+    assert D(x).shape == (3,)
+
+
+def test_dcgan_follows_the_papers_rules():
+    G, D = DCGANGenerator(8, (1, 32, 32), 4), DCGANDiscriminator((1, 32, 32), 4)
+    mods = list(G.modules()) + list(D.modules())
+    assert not any(isinstance(m, (torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.Linear)) for m in mods)
+    assert isinstance(list(G.net)[-1], torch.nn.Tanh)
+    assert not isinstance(list(D.net)[1], torch.nn.BatchNorm2d)  # no BN on D's input layer
+    assert isinstance(list(G.net)[-2], torch.nn.ConvTranspose2d)  # no BN on G's output layer
+
+
+@pytest.mark.parametrize("name, data, extra", [
+    ("gan", "ring8", []), ("gan", "grid25", ["objective=minimax"]), ("gan", "mnist", ["data.size=64"]),
+    ("dcgan", "mnist", ["data.size=64"]), ("dcgan", "mnist", ["data.size=64", "data.resolution=32", "data.channels=3"]),
+    ("gan", "ring8", ["penalties={r1: 1.0}", "train.ema=0.9", "train.n_critic=2"]),
+])
+def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, extra):
+    cfg = resolve(name, [f"data={data}", f"data.root={mnist_root}", "batch_size=8", "steps=1",
+                         f"out={tmp_path / 'run'}", "train.progress=false"] + TINY[name] + extra)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    before = {k: v.clone() for k, v in tr.gan.state_dict().items()}
+    tr.train_step()
+    after = tr.gan.state_dict()
+    for net in ("G.", "D."):
+        changed = [k for k in before if k.startswith(net) and not torch.equal(before[k], after[k])]
+        assert changed, f"{net} did not change"
+    logs = tr.meter.pop_means()
+    assert {"d_loss", "g_loss"} <= set(logs) and all(torch.isfinite(torch.tensor(list(logs.values()))))
+    x = tr.gan.sample(5, seed=1)
+    assert x.shape == (5,) + tuple(tr.info.shape)
+    assert torch.equal(x, tr.gan.sample(5, seed=1))
