@@ -176,19 +176,24 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per run (default 60 on CPU, 500 on CUDA)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps before each run (default 5)")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=5, help="runs per side and batch size (default 5)")
     ap.add_argument("--batch-sizes", default="64,128", help="comma-separated (default 64,128)")
     ap.add_argument("--data-root", default=None, help="MNIST root (default $GANKIT_DATA, else ../shared/data)")
-    ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"), help="default bench/results")
     a = ap.parse_args(argv)
 
     if a.device == "auto":
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(a.device)
+    try:
+        device = torch.device(a.device)
+        batches = [int(b) for b in a.batch_sizes.split(",") if b.strip()]
+    except (RuntimeError, ValueError) as e:
+        sys.exit(f"throughput: bad --device or --batch-sizes ({e})")
+    if device.type not in ("cpu", "cuda"):
+        sys.exit(f"throughput: --device must be cpu, cuda, cuda:N or auto, got {a.device}")
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit(f"throughput: --device {a.device} requested but CUDA is not available")
-    steps = a.steps or (500 if device.type == "cuda" else 60)
-    batches = [int(b) for b in a.batch_sizes.split(",") if b.strip()]
+    steps = a.steps if a.steps is not None else (500 if device.type == "cuda" else 60)
     if steps < 1 or a.warmup < 1 or a.repeats < 1 or not batches or min(batches) < 1:
         sys.exit("throughput: --steps, --warmup, --repeats and batch sizes must be positive")
     root = Path(a.data_root or os.environ.get("GANKIT_DATA") or DEFAULT_DATA).expanduser()
@@ -211,10 +216,11 @@ def main(argv=None) -> int:
             runs.append(run)
             print(f"batch {b} repeat {r} ({order[0]} first): gankit {run['gankit_img_s']:.1f} img/s, "
                   f"hand {run['hand_img_s']:.1f} img/s", flush=True)
-        g = statistics.median(run["gankit_img_s"] for run in runs)
-        h = statistics.median(run["hand_img_s"] for run in runs)
+        g = round(statistics.median(run["gankit_img_s"] for run in runs), 2)
+        h = round(statistics.median(run["hand_img_s"] for run in runs), 2)
+        paired = statistics.median(run["gankit_img_s"] / run["hand_img_s"] for run in runs)
         results.append({"batch_size": b, "gankit_median": g, "hand_median": h, "ratio": round(g / h, 4),
-                        "within_5pct": g / h >= 0.95, "runs": runs})
+                        "within_5pct": g / h >= 0.95, "paired_ratio_median": round(paired, 4), "runs": runs})
 
     tag = str(device).replace(":", "")
     report = {
@@ -226,7 +232,8 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(), "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "config": {"steps": steps, "warmup": a.warmup, "repeats": a.repeats, "batch_sizes": batches,
                    "log_every": LOG_EVERY, "data_root": str(root), "model": model,
-                   "rate": "timed steps * batch size / seconds", "ratio": "gankit median / hand median"},
+                   "rate": "timed steps * batch size / seconds", "ratio": "gankit median / hand median",
+                   "paired_ratio_median": "median over repeats of gankit / hand within the repeat"},
         "results": results,
     }
     out = Path(a.out_dir)

@@ -16,9 +16,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import json
+import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -54,6 +58,154 @@ def _has_mnist(root: Optional[Path]) -> bool:
 
 
 # --------------------------------------------------------------------------- running the CLI
+# Each case is its own OS process with its own working directory, environment, stdout, stderr and
+# exit status. Starting ~40 fresh interpreters would spend ~2 s of CPU each on `import torch` (far
+# over this file's time budget on two shared cores), so by default each case is a process forked
+# from a small single-threaded fork server that has already imported gankit, torch and the modules
+# the commands import lazily (a pure speed-up: the code that runs is the same). The forked child
+# runs `gankit.cli` as __main__ exactly like `python -m gankit.cli` (gankit.cli itself is not
+# preloaded) and ends like the interpreter does: SystemExit gives the exit status, an uncaught
+# exception prints its traceback through sys.excepthook and exits 1. A few cases (`real=...`)
+# always run as genuine `python -m gankit.cli` / console-script subprocesses, and
+# GANKIT_TEST_CLI=subprocess runs every case that way (slow: minutes on two cores).
+_USE_FORK = os.environ.get("GANKIT_TEST_CLI", "fork") != "subprocess" and hasattr(os, "fork")
+_PRELOAD = ["gankit", "gankit.train.run", "gankit.viz", "torch._inductor.config", "torch.utils.tensorboard",
+            "matplotlib.backends.backend_agg", "matplotlib.figure", "matplotlib.patches", "PIL.Image",
+            "PIL.PngImagePlugin", "yaml", "tqdm.auto"]
+_SERVER_CODE = r"""
+import atexit, json, os, runpy, select, sys
+for name in json.loads(sys.argv[1]):
+    try:
+        __import__(name)
+    except Exception:
+        pass
+PROTO = os.dup(1)  # replies to the test process; children close it
+
+def child(req):
+    code = 1
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        for fd, path in ((1, req["out"]), (2, req["err"])):
+            f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(f, fd)
+            os.close(f)
+        os.close(PROTO)
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        sys.argv = ["gankit"] + req["argv"]
+        try:
+            runpy.run_module("gankit.cli", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as e:
+            if e.code is None:
+                code = 0
+            elif isinstance(e.code, int):
+                code = e.code
+            else:
+                print(e.code, file=sys.stderr)
+                code = 1
+        except BaseException:
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        atexit._run_exitfuncs()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+os.write(PROTO, b"ready\n")
+buf, running, eof = b"", {}, False
+while not eof or running:
+    readable, _, _ = select.select([] if eof else [0], [], [], 0.02)
+    if readable:
+        data = os.read(0, 1 << 16)
+        eof = not data
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            req = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                child(req)
+            running[pid] = req["id"]
+            os.write(PROTO, f"started {req['id']} {pid}\n".encode())
+    while running:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        os.write(PROTO, f"done {running.pop(pid)} {os.waitstatus_to_exitcode(status)}\n".encode())
+"""
+
+
+class _ForkServer:
+    """Client of the fork server above: ``run(...)`` blocks until its child exits; thread-safe."""
+
+    def __init__(self, workdir: Path, env: Dict[str, str]):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "fork-server.log"
+        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER_CODE, json.dumps(_PRELOAD)], cwd=workdir,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(self.log, "wb"))
+        self.lock = threading.Lock()
+        self.next_id = 0
+        self.pending: Dict[str, Future] = {}
+        self.pids: Dict[str, int] = {}
+        first = self.proc.stdout.readline()
+        if first != b"ready\n":
+            raise RuntimeError(f"the fork server did not start: {first!r}\n{self.log.read_text()}")
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            kind, cid, value = raw.decode().split()
+            with self.lock:
+                if kind == "started":
+                    self.pids[cid] = int(value)
+                else:
+                    self.pending.pop(cid).set_result(int(value))
+        with self.lock:  # the server died: fail whatever is still waiting
+            for fut in self.pending.values():
+                fut.set_exception(RuntimeError(f"fork server exited:\n{self.log.read_text()}"))
+            self.pending.clear()
+
+    def run(self, argv: List[str], cwd: Path, env: Dict[str, str], out: Path, err: Path) -> int:
+        fut: Future = Future()
+        with self.lock:
+            cid = str(self.next_id)
+            self.next_id += 1
+            self.pending[cid] = fut
+            req = {"id": cid, "argv": argv, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
+            self.proc.stdin.flush()
+        try:
+            return fut.result(TIMEOUT_S)
+        except FutureTimeout:
+            with self.lock:
+                pid = self.pids.get(cid)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+            fut.result(30)
+            return -999
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(10)
+
+
+_SERVER: Optional[_ForkServer] = None
+
+
 @dataclass
 class Result:
     argv: List[str]
@@ -61,9 +213,10 @@ class Result:
     rc: int
     stdout: str
     stderr: str
+    how: str = ""
 
     def describe(self) -> str:
-        return (f"$ gankit {' '.join(self.argv)}   (cwd {self.cwd})\nexit status {self.rc}\n"
+        return (f"$ gankit {' '.join(self.argv)}   (cwd {self.cwd}; {self.how})\nexit status {self.rc}\n"
                 f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}")
 
 
@@ -77,16 +230,37 @@ def _env(with_data: bool) -> Dict[str, str]:
     return env
 
 
-def run_cli(argv: List[str], cwd: Path, with_data: bool = True) -> Result:
-    cwd.mkdir(parents=True, exist_ok=True)
+def _console_script() -> Optional[Path]:
+    exe = Path(sys.executable).with_name("gankit.exe" if os.name == "nt" else "gankit")
+    return exe if exe.is_file() else None
+
+
+def _run_subprocess(argv: List[str], cwd: Path, env: Dict[str, str], script: bool) -> Result:
+    exe = _console_script() if script else None
+    cmd = [str(exe)] if exe else list(CLI)
+    how = f"subprocess {' '.join(cmd)}"
     try:
-        p = subprocess.run(CLI + argv, cwd=cwd, env=_env(with_data), capture_output=True, text=True,
-                           timeout=TIMEOUT_S)
+        p = subprocess.run(cmd + argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return Result(argv, cwd, -999, out, err + f"\n[test harness: timed out after {TIMEOUT_S} s]")
-    return Result(argv, cwd, p.returncode, p.stdout, p.stderr)
+        return Result(argv, cwd, -999, out, err + f"\n[test harness: timed out after {TIMEOUT_S} s]", how)
+    return Result(argv, cwd, p.returncode, p.stdout, p.stderr, how)
+
+
+def run_cli(argv: List[str], cwd: Path, with_data: bool = True, real: str = "") -> Result:
+    """Run `gankit ARGV` in ``cwd`` (created if needed). ``real``: "module" (python -m gankit.cli) or
+    "script" (the console script) forces a genuine subprocess; else a process from the fork server."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = _env(with_data)
+    if real or _SERVER is None:
+        return _run_subprocess(argv, cwd, env, script=real == "script")
+    logs = cwd.parent / f".{cwd.name}.logs"  # outside cwd: what a command leaves in cwd is checked
+    logs.mkdir(parents=True, exist_ok=True)
+    rc = _SERVER.run(argv, cwd, env, logs / "stdout", logs / "stderr")
+    read = lambda p: p.read_text(errors="replace") if p.is_file() else ""  # noqa: E731
+    note = f"\n[test harness: timed out after {TIMEOUT_S} s]" if rc == -999 else ""
+    return Result(argv, cwd, rc, read(logs / "stdout"), read(logs / "stderr") + note, "forked from the fork server")
 
 
 def assert_user_error(res: Result, must_mention: Tuple[str, ...] = (), any_of: Tuple[str, ...] = (),
@@ -148,15 +322,16 @@ class Case:
     id: str
     argv: List[str]                  # '{name}' placeholders are replaced by Suite.paths[name]
     mention: Tuple[str, ...] = ()    # substrings the error line must contain (placeholders allowed)
-    suggest: str = ""                # a name the line must contain as a whole word (the right choice)
     any_of: Tuple[str, ...] = ()     # at least one of these (case-insensitive)
+    suggest: str = ""                # a name the line must contain as a whole word (the right choice)
     with_data: bool = True           # GANKIT_DATA set in the environment
     needs: Tuple[str, ...] = ()      # shared runs this case waits for: "A", "B"
+    real: str = ""                   # "module" / "script": always a genuine subprocess
 
 
 ERROR_CASES: List[Case] = [
     # 1-4: config keys, types, ranges
-    Case("unknown-top-level-key", ["train", "gan", "stepz=10"], ("stepz",), suggest="steps"),
+    Case("unknown-top-level-key", ["train", "gan", "stepz=10"], ("stepz",), suggest="steps", real="module"),
     Case("unknown-nested-key", ["train", "gan", "train.n_critc=2"], ("train.n_critc",), suggest="train.n_critic"),
     Case("wrong-type", ["train", "gan", "batch_size=abc"], ("batch_size", "abc")),
     Case("out-of-range-steps", ["train", "gan", "steps=-5"], ("steps", "-5")),
@@ -205,13 +380,13 @@ ERROR_CASES: List[Case] = [
     # 18: CUDA on a CPU-only machine
     Case("cuda-unavailable", ["train", "gan", "device=cuda", "steps=1"] + TINY, ("cuda",)),
     # 19: argparse errors
-    Case("argparse-missing-run-dir", ["sample"], ("run_dir",)),
+    Case("argparse-missing-run-dir", ["sample"], ("run_dir",), real="module"),
 ]
 
 # The same commands with valid inputs: they must succeed (exit 0).
 OK_CASES: List[Case] = [
     # the CLI starts at all
-    Case("ok-list", ["list"]),
+    Case("ok-list", ["list"], real="script"),
     # 1-4, 14, 17, 18: a valid YAML file plus valid values of the keys above
     Case("ok-yaml-and-overrides", ["train", "{good_yaml}", "steps=2", "batch_size=32", "train.n_critic=2",
                                    "train.ema=0.9", "device=cpu", "out=yamlrun", "--quiet"]),
@@ -310,7 +485,10 @@ def suite(tmp_path_factory):
         **{k: str(ws / k) for k in ("A", "B", "A_corrupt", "A_unsafe", "A_extend", "A_eval", "A_over", "B_foreign")},
     })
 
-    pool = ThreadPoolExecutor(max_workers=4)
+    global _SERVER
+    if _USE_FORK:
+        _SERVER = _ForkServer(ws / "fork-server", _env(True))
+    pool = ThreadPoolExecutor(max_workers=3)
     run_a = pool.submit(_train_shared_run, "A", 16, ws)
     run_b = pool.submit(_train_shared_run, "B", 32, ws)
 
@@ -318,7 +496,7 @@ def suite(tmp_path_factory):
         if case.id == "cuda-unavailable" and torch.cuda.is_available():
             return
         argv = [s.fmt(x) for x in case.argv]
-        s.futures[case.id] = pool.submit(run_cli, argv, s.case_dir(case.id), case.with_data)
+        s.futures[case.id] = pool.submit(run_cli, argv, s.case_dir(case.id), case.with_data, case.real)
 
     all_cases = ERROR_CASES + OK_CASES
     for case in all_cases:
@@ -346,6 +524,9 @@ def suite(tmp_path_factory):
             submit(case)
     yield s
     pool.shutdown(wait=True)
+    if _SERVER is not None:
+        _SERVER.close()
+        _SERVER = None
 
 
 # --------------------------------------------------------------------------- tests

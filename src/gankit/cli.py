@@ -125,7 +125,13 @@ def cmd_eval(a) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # options interleaved with KEY=VALUE overrides leave the rest here
+        overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+        if args.command != "train" or len(overrides) != len(extra):
+            parser.error("unrecognized arguments: " + " ".join(e for e in extra if e not in overrides or args.command != "train"))
+        args.overrides = list(args.overrides) + overrides
     if args.version:
         from . import __version__
 

@@ -14,6 +14,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -156,6 +157,7 @@ class Trainer:
                      if cfg.train.amp and self.device.type == "cuda" else nullcontext())
         self._tb = None
         self._bar = None
+        self._t0, self._s0 = time.perf_counter(), self.step
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -227,7 +229,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self._bar = tqdm(total=cfg.steps, initial=self.step, disable=not t.progress, unit="step",
-                         dynamic_ncols=True, desc=f"{cfg.gan}")
+                         dynamic_ncols=True, desc=f"{cfg.gan}",
+                         mininterval=0.5 if sys.stderr.isatty() else 10.0)
         self._t0, self._s0 = time.perf_counter(), self.step
         self._write_run_json("running")
         try:
