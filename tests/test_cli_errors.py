@@ -5,18 +5,18 @@ non-zero exit status and no Python traceback, and that line must name the offend
 or path. The same commands with valid inputs must succeed, so the error tests cannot pass
 vacuously (e.g. because the CLI fails for every input).
 
-Speed: every case is a fresh ``python -m gankit.cli`` process (~2 s of torch import each), so the
-module-scoped ``suite`` fixture launches all of them concurrently on a small thread pool as soon as
-their inputs exist (two tiny training runs, A and B, are shared by the checkpoint cases); each
-test then only waits for and checks its own result. Every case runs in its own empty working
-directory so that what a failing command leaves behind can be inspected.
+Speed: every case is its own process (see "running the CLI" below for how they are started
+cheaply). The module-scoped ``suite`` fixture launches all of them concurrently on a small thread
+pool as soon as their inputs exist (two tiny training runs, A and B, are shared by the checkpoint
+cases); each test then only waits for and checks its own result. Every case runs in its own empty
+working directory so that what a failing command leaves behind can be inspected.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
-import json
 import signal
 import subprocess
 import sys
@@ -273,6 +273,8 @@ def assert_user_error(res: Result, must_mention: Tuple[str, ...] = (), any_of: T
     assert len(lines) == 1, f"expected exactly one line on stderr, got {len(lines)}:\n{info}"
     line = lines[0]
     assert line.startswith("gankit: error:"), f"stderr line must start with 'gankit: error:':\n{info}"
+    control = sorted({c for c in line if (ord(c) < 32 and c != "\t") or ord(c) == 127})
+    assert not control, f"the error line holds control characters {control!r} (e.g. ANSI colour codes):\n{line!r}"
     for s in must_mention:
         assert s in line, f"the error line should mention {s!r}:\n{line}"
     if suggest:
@@ -379,6 +381,10 @@ ERROR_CASES: List[Case] = [
     Case("missing-yaml", ["train", "{missing_yaml}"], ("missing.yaml",)),
     # 18: CUDA on a CPU-only machine
     Case("cuda-unavailable", ["train", "gan", "device=cuda", "steps=1"] + TINY, ("cuda",)),
+    # beyond the list: a config section given a scalar instead of a mapping
+    Case("model-not-a-mapping", ["train", "gan", "steps=1", "model=5"], ("model",)),
+    Case("optim-not-a-mapping", ["train", "gan", "steps=1", "optim=5"] + TINY, ("optim",)),
+    Case("optim-group-not-a-mapping", ["train", "gan", "steps=1", "optim.g=5"] + TINY, ("optim.g",)),
     # 19: argparse errors
     Case("argparse-missing-run-dir", ["sample"], ("run_dir",), real="module"),
 ]
@@ -489,12 +495,26 @@ def suite(tmp_path_factory):
     if _USE_FORK:
         _SERVER = _ForkServer(ws / "fork-server", _env(True))
     pool = ThreadPoolExecutor(max_workers=3)
+    try:
+        _launch(s, pool)
+        yield s
+    finally:
+        pool.shutdown(wait=True)
+        if _SERVER is not None:
+            _SERVER.close()
+            _SERVER = None
+
+
+def _launch(s: Suite, pool: ThreadPoolExecutor) -> None:
+    ws = s.ws
     run_a = pool.submit(_train_shared_run, "A", 16, ws)
     run_b = pool.submit(_train_shared_run, "B", 32, ws)
 
     def submit(case: Case) -> None:
         if case.id == "cuda-unavailable" and torch.cuda.is_available():
-            return
+            return  # its test skips
+        if case.id == "ok-dcgan-mnist" and not _has_mnist(DATA_ROOT):
+            return  # its test skips
         argv = [s.fmt(x) for x in case.argv]
         s.futures[case.id] = pool.submit(run_cli, argv, s.case_dir(case.id), case.with_data, case.real)
 
@@ -513,7 +533,8 @@ def suite(tmp_path_factory):
     except Exception as e:  # keep going: only the dependent cases fail
         ready = set()
         for case in all_cases:
-            s.setup_error.setdefault(case.id, f"preparing the shared runs failed: {e!r}")
+            if case.needs:
+                s.setup_error[case.id] = f"preparing the shared runs failed: {e!r}"
     for case in all_cases:
         if not case.needs or case.id in s.setup_error:
             continue
@@ -522,11 +543,6 @@ def suite(tmp_path_factory):
             s.setup_error[case.id] = "shared run(s) failed:\n" + "\n".join(s.runs[n].describe() for n in missing)
         else:
             submit(case)
-    yield s
-    pool.shutdown(wait=True)
-    if _SERVER is not None:
-        _SERVER.close()
-        _SERVER = None
 
 
 # --------------------------------------------------------------------------- tests

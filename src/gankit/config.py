@@ -218,13 +218,15 @@ def _check_range(value, key, meta):
 
 def build_dataclass(cls, values: dict, prefix: str = ""):
     """Strictly build dataclass ``cls`` from a (partial) mapping; missing fields take defaults."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config: {prefix.rstrip('.') or 'the config'} must be a mapping of settings, got {values!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in values.items():
         if k not in fields:
             raise ConfigError(
-                f"config: unknown key '{prefix}{k}'{nearest(k, fields)}"
+                f"config: unknown key '{prefix}{k}'{nearest(k, fields, prefix)}"
                 f" (valid under '{prefix.rstrip('.') or 'top level'}': {', '.join(fields)})"
             )
         kwargs[k] = _coerce(v, hints[k], prefix + k, dict(fields[k].metadata))
@@ -344,6 +346,8 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
     cfg = build_dataclass(Config, merged)
     cfg.model = dataclasses.asdict(build_dataclass(gan_cls.Params, model, "model."))
     groups = gan_cls.optim_group_names
+    if not isinstance(optim, dict):
+        raise ConfigError(f"config: optim must be a mapping of optimiser groups ({', '.join(groups)}), got {optim!r}")
     for g in optim:
         if g not in groups:
             raise ConfigError(f"config: unknown optimiser group 'optim.{g}'{nearest(g, groups)} (valid: {', '.join(groups)})")

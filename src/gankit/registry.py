@@ -12,10 +12,10 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 
-def nearest(word: str, choices) -> str:
+def nearest(word: str, choices, prefix: str = "") -> str:
     """The closest valid choice to ``word``, formatted for an error message ('' if none)."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.4)
-    return f"; did you mean '{match[0]}'?" if match else ""
+    return f"; did you mean '{prefix}{match[0]}'?" if match else ""
 
 
 class Registry(Generic[T]):

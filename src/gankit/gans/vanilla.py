@@ -4,6 +4,7 @@ the networks they build."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..config import _rng
 from ..models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
@@ -18,7 +19,7 @@ class MLPParams:
     hidden: int = field(default=256, metadata=_rng(1))
     g_depth: int = field(default=3, metadata=_rng(1))
     d_depth: int = field(default=3, metadata=_rng(1))
-    g_norm: str = "none"
+    g_norm: Literal["batch", "layer", "none"] = "none"
     d_sn: bool = False
 
 
@@ -43,7 +44,7 @@ class DCGANParams:
     z_dim: int = field(default=100, metadata=_rng(1))
     g_width: int = field(default=64, metadata=_rng(1))
     d_width: int = field(default=64, metadata=_rng(1))
-    d_norm: str = "batch"
+    d_norm: Literal["batch", "instance", "layer", "none"] = "batch"
     d_sn: bool = False
 
 

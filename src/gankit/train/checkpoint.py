@@ -62,7 +62,17 @@ def load(path, expected_hash: Optional[str] = None) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated, foreign or unsafe pickle
-        msg = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(e))
+        if "Unsupported global" in text:
+            g = re.search(r"GLOBAL (\S+)", text)
+            raise CheckpointError(f"checkpoint '{path}' holds arbitrary Python objects"
+                                  f"{' (' + g.group(1) + ')' if g else ''}; gankit refuses to unpickle them "
+                                  f"(torch.load weights_only=True)") from None
+        if "WeightsUnpickler error" in text:
+            detail = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation")[0].split())
+        else:
+            detail = " ".join(text.split())
+        msg = detail[:120] or type(e).__name__
         raise CheckpointError(f"checkpoint '{path}' is unreadable or corrupt ({msg})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint '{path}' is not a gankit checkpoint (expected format {FORMAT})")

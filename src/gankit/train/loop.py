@@ -82,9 +82,10 @@ def unique_dir(base: Path) -> Path:
     return p
 
 
-def prepare_run_dir(cfg: Config, overwrite: bool) -> Path:
-    """Create the run directory; never overwrite anything without ``overwrite``."""
+def check_run_dir(cfg: Config, overwrite: bool) -> Path:
+    """Every check of prepare_run_dir that needs no side effect; fixes cfg.out."""
     out = Path(cfg.out) if cfg.out else unique_dir(Path("runs") / f"{cfg.gan}-{cfg.data.name}")
+    cfg.out = str(out)
     if out.exists() and not out.is_dir():
         raise GankitError(f"out '{out}' exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -95,6 +96,18 @@ def prepare_run_dir(cfg: Config, overwrite: bool) -> Path:
             )
         if not (out / "config.yaml").is_file():
             raise GankitError(f"refusing to overwrite '{out}': it is not a gankit run directory")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GankitError(f"cannot write run directory '{out}': '{parent}' is not a directory")
+    return out
+
+
+def prepare_run_dir(cfg: Config, overwrite: bool) -> Path:
+    """Create the run directory; never overwrite anything without ``overwrite``."""
+    out = check_run_dir(cfg, overwrite)
+    if overwrite and out.is_dir() and any(out.iterdir()):
         shutil.rmtree(out)
     try:
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -347,9 +360,11 @@ def write_config(cfg: Config, run_dir: Path) -> None:
 
 
 def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = ()) -> Trainer:
-    run_dir = prepare_run_dir(cfg, overwrite)
+    out = check_run_dir(cfg, overwrite)             # cheap checks, no side effects
+    trainer = Trainer(cfg, out, callbacks=callbacks)  # device, data, networks: may raise user errors
+    run_dir = prepare_run_dir(cfg, overwrite)         # only now create (or replace) the directory
     write_config(cfg, run_dir)
-    return Trainer(cfg, run_dir, callbacks=callbacks)
+    return trainer
 
 
 def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer:
