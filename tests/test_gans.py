@@ -9,7 +9,7 @@ from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.train.loop import Trainer, prepare_run_dir
 
 POINTS = DataInfo("ring8", "points", (2,), 0, torch.zeros(8, 2), 0.01)
-TINY = {"gan": ["model.hidden=8", "model.z_dim=4"], "dcgan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"]}
+TINY = ["model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
 
 
 def test_registry():
@@ -41,7 +41,7 @@ def test_dcgan_follows_the_papers_rules():
 ])
 def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, extra):
     cfg = resolve(name, [f"data={data}", f"data.root={mnist_root}", "batch_size=8", "steps=1",
-                         f"out={tmp_path / 'run'}", "train.progress=false"] + TINY[name] + extra)
+                         f"out={tmp_path / 'run'}", "train.progress=false"] + TINY + extra)
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     before = {k: v.clone() for k, v in tr.gan.state_dict().items()}
     tr.train_step()
@@ -54,3 +54,31 @@ def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, e
     x = tr.gan.sample(5, seed=1)
     assert x.shape == (5,) + tuple(tr.info.shape)
     assert torch.equal(x, tr.gan.sample(5, seed=1))
+
+
+@pytest.mark.parametrize("name", [n for n in GANS.names() if n != "dcgan"])
+@pytest.mark.parametrize("data", ["ring8", "mnist"])
+def test_every_named_gan_takes_a_step(tmp_path, mnist_root, name, data):
+    """Each named GAN's preset (paper settings: objective, penalties, clipping, optimiser, n_critic)
+    runs one step on 2-D points and on images."""
+    test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, ["data.size=64"])
+    cfg = resolve(name)
+    if name == "wgan":
+        assert cfg.model["d_clip"] == 0.01 and cfg.train.n_critic == 5 and cfg.optim["d"].name == "rmsprop"
+    if name == "wgan-gp":
+        assert cfg.penalties == {"gp": 10.0} and cfg.model["d_norm"] == "layer" and cfg.optim["d"].betas == (0.0, 0.9)
+
+
+def test_wgan_clips_critic_weights(tmp_path):
+    cfg = resolve("wgan", ["data=ring8", "batch_size=8", f"out={tmp_path / 'w'}", "train.progress=false",
+                           "optim.d.lr=0.5"] + TINY)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    tr.train_step()
+    assert max(p.abs().max().item() for p in tr.gan.D.parameters()) <= 0.01 + 1e-9
+
+
+def test_named_gans_check_their_objective():
+    from gankit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fgan-"):
+        resolve("fgan", ["objective=hinge"])

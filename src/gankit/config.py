@@ -372,3 +372,16 @@ def load_run_config(run_dir) -> Config:
     if not p.is_file():
         raise ConfigError(f"'{run_dir}' is not a gankit run directory (no config.yaml)")
     return resolve(read_yaml(p))
+
+
+def recorded_hash(run_dir) -> Optional[str]:
+    """The hash written in the header of a run's config.yaml when it was trained. Checkpoints are
+    checked against it (not a hash recomputed by a newer gankit, whose new settings with defaults
+    would change it)."""
+    p = Path(run_dir) / "config.yaml"
+    try:
+        first = p.read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    m = re.search(r"hash ([0-9a-f]{16})", first)
+    return m.group(1) if m else None

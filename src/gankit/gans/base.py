@@ -64,7 +64,8 @@ class GAN(nn.Module):
         OBJECTIVES.get(cfg.objective or cls.default_objective)
         for name in cfg.penalties:
             PENALTIES.get(name)
-        if cls.needs_images and cfg.data.name in POINT_DATASETS:
+        arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"
+        if (cls.needs_images or arch not in ("auto", "mlp")) and cfg.data.name in POINT_DATASETS:
             raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")
 
     @property

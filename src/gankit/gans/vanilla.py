@@ -1,12 +1,19 @@
-"""The first GANs: ``gan`` (Goodfellow et al. 2014, arXiv 1406.2661) with MLP nets, and ``dcgan``
-(Radford et al. 2015, arXiv 1511.06434). Both take the base class's steps; they differ only in
-the networks they build."""
+"""GANs that differ only in what they compose: networks x objective x penalties x optimiser.
+
+``gan`` (Goodfellow et al. 2014, arXiv 1406.2661) uses MLP nets and ``dcgan`` (Radford et al. 2015,
+arXiv 1511.06434) the DCGAN nets. The Div-family GANs below pick their architecture from the data
+(MLP for 2-D mixtures, DCGAN for images, or ``model.arch``) and differ from each other only in their
+default objective, penalties, constraints and optimiser settings, which live in their presets
+``configs/<name>.yaml`` with the papers' values. None of them has step code of its own: the base
+class's steps compose the objective with the penalties.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Optional
 
 from ..config import _rng
+from ..errors import ConfigError
 from ..models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ..nn import LayerFactory, init_dcgan
 from . import GANS
@@ -14,53 +21,92 @@ from .base import GAN
 
 
 @dataclass
-class MLPParams:
-    z_dim: int = field(default=32, metadata=_rng(1))
-    hidden: int = field(default=256, metadata=_rng(1))
-    g_depth: int = field(default=3, metadata=_rng(1))
-    d_depth: int = field(default=3, metadata=_rng(1))
-    g_norm: Literal["batch", "layer", "none"] = "none"
-    d_sn: bool = False
+class NetParams:
+    """Architecture settings shared by the composed GANs (``model.*`` in the config)."""
 
-
-@GANS.register("gan")
-class VanillaGAN(GAN):
-    """Goodfellow et al. 2014. G and D are MLPs; for 2-D mixtures G's output is linear, for images
-    it ends in tanh. Choose the generator loss with ``objective: minimax`` (saturating, the
-    paper's formulation) or ``nonsaturating`` (the paper's practical variant, the default)."""
-
-    Params = MLPParams
-
-    def build(self, info):
-        p = self.p
-        G = MLPGenerator(p.z_dim, info.shape, p.hidden, p.g_depth, LayerFactory(norm=p.g_norm, act="relu"),
-                         tanh=info.kind == "images")
-        D = MLPDiscriminator(info.shape, p.hidden, p.d_depth, LayerFactory(sn=p.d_sn, act="lrelu"))
-        return G, D
-
-
-@dataclass
-class DCGANParams:
+    arch: Literal["auto", "mlp", "dcgan"] = "auto"
     z_dim: int = field(default=100, metadata=_rng(1))
-    g_width: int = field(default=64, metadata=_rng(1))
+    hidden: int = field(default=256, metadata=_rng(1))        # MLP width
+    g_depth: int = field(default=3, metadata=_rng(1))         # MLP hidden layers
+    d_depth: int = field(default=3, metadata=_rng(1))
+    g_width: int = field(default=64, metadata=_rng(1))        # DCGAN base channels
     d_width: int = field(default=64, metadata=_rng(1))
-    d_norm: Literal["batch", "instance", "layer", "none"] = "batch"
-    d_sn: bool = False
+    g_norm: Literal["batch", "layer", "none", "auto"] = "auto"      # auto: none for MLP, batch for DCGAN
+    d_norm: Literal["batch", "instance", "layer", "none", "auto"] = "auto"
+    d_sn: bool = False                                         # spectral norm on every D layer
+    d_clip: Optional[float] = field(default=None, metadata=_rng(0.0, lo_open=True))  # WGAN weight clipping
 
 
-@GANS.register("dcgan")
-class DCGAN(GAN):
-    """Radford et al. 2015: all-convolutional G and D with batch norm, N(0, 0.02) init,
-    Adam(2e-4, beta1 = 0.5), z in R^100. Resolution (28, 32, 64, ...) and width are parameters;
-    grayscale or RGB follow the data."""
+class ComposedGAN(GAN):
+    """Builds MLP or DCGAN nets from :class:`NetParams` (Radford's N(0, 0.02) init for DCGAN)."""
 
-    Params = DCGANParams
-    needs_images = True
+    Params = NetParams
+    arch = "auto"
 
     def build(self, info):
         p = self.p
-        G = DCGANGenerator(p.z_dim, info.shape, p.g_width, LayerFactory(norm="batch", act="relu"))
-        D = DCGANDiscriminator(info.shape, p.d_width, LayerFactory(sn=p.d_sn, norm=p.d_norm, act="lrelu"))
+        arch = p.arch if p.arch != "auto" else (self.arch if self.arch != "auto" else
+                                                ("mlp" if info.kind == "points" else "dcgan"))
+        if arch == "dcgan" and info.kind != "images":
+            raise ConfigError(f"config: model.arch=dcgan needs image data, but '{info.name}' is 2-D points")
+        if arch == "mlp":
+            g_norm = "none" if p.g_norm == "auto" else p.g_norm
+            d_norm = "none" if p.d_norm == "auto" else p.d_norm
+            G = MLPGenerator(p.z_dim, info.shape, p.hidden, p.g_depth, LayerFactory(norm=g_norm, act="relu"),
+                             tanh=info.kind == "images")
+            D = MLPDiscriminator(info.shape, p.hidden, p.d_depth, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
+            return G, D
+        g_norm = "batch" if p.g_norm == "auto" else p.g_norm
+        d_norm = "batch" if p.d_norm == "auto" else p.d_norm
+        G = DCGANGenerator(p.z_dim, info.shape, p.g_width, LayerFactory(norm=g_norm, act="relu"))
+        D = DCGANDiscriminator(info.shape, p.d_width, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
         init_dcgan(G)
         init_dcgan(D)
         return G, D
+
+    def after_step(self, group: str) -> None:
+        if group == "d" and self.p.d_clip is not None:
+            from ..penalties.constraints import clip_weights_
+
+            clip_weights_(self.D, self.p.d_clip)
+
+
+def named(name: str, doc: str, *, arch: str = "auto", objective: str = "nonsaturating",
+          objective_prefix: Optional[str] = None, needs_images: bool = False) -> type:
+    """Register a composed GAN under ``name``; its paper settings live in ``configs/<name>.yaml``."""
+
+    @classmethod
+    def validate(cls, cfg):
+        GAN.validate.__func__(cls, cfg)
+        obj = cfg.objective or cls.default_objective
+        if objective_prefix and not obj.startswith(objective_prefix):
+            raise ConfigError(f"config: GAN '{name}' needs an objective starting with '{objective_prefix}', got '{obj}'")
+
+    cls = type(name.title().replace("-", ""), (ComposedGAN,), {
+        "__doc__": doc, "arch": arch, "default_objective": objective, "needs_images": needs_images,
+        "validate": validate, "__module__": __name__,
+    })
+    return GANS.add(name, cls)
+
+
+named("gan", "Goodfellow et al. 2014 (arXiv 1406.2661): MLP G and D; objective minimax (saturating) or "
+      "nonsaturating (default).", arch="mlp")
+named("dcgan", "Radford et al. 2015 (arXiv 1511.06434): all-convolutional G and D with batch norm, N(0, 0.02) "
+      "init, Adam(2e-4, beta1 0.5), z in R^100; resolution, width and channels are parameters.",
+      arch="dcgan", needs_images=True)
+named("lsgan", "Mao et al. 2016 (arXiv 1611.04076): least-squares losses, (a,b,c) = (0,1,1) or lsgan-chi2 "
+      "(-1,1,0).", objective="lsgan", objective_prefix="lsgan")
+named("wgan", "Arjovsky et al. 2017 (arXiv 1701.07875): critic loss E D(G(z)) - E D(x), weights clipped to "
+      "+-0.01, RMSProp 5e-5, n_critic 5.", objective="wgan")
+named("wgan-gp", "Gulrajani et al. 2017 (arXiv 1704.00028): WGAN loss + 10 E(||grad D(x_hat)|| - 1)^2, no "
+      "batch norm in the critic, Adam(1e-4, (0, 0.9)), n_critic 5.", objective="wgan")
+named("dragan", "Kodali et al. 2017 (arXiv 1705.07215): non-saturating loss + 10 E(||grad D(x + delta)|| - 1)^2 "
+      "around the data.")
+named("fgan", "Nowozin et al. 2016 (arXiv 1606.00709): variational f-divergence; choose it with "
+      "objective=fgan-<divergence> (tv, kl, reverse-kl, pearson, neyman, hellinger, jeffrey, js, gan).",
+      objective="fgan-js", objective_prefix="fgan-")
+named("rgan", "Jolicoeur-Martineau 2018 (arXiv 1807.00734): relativistic losses on C(x_r) - C(x_f); "
+      "objective rsgan (default), rlsgan or rhinge.", objective="rsgan", objective_prefix="r")
+named("ragan", "Jolicoeur-Martineau 2018 (arXiv 1807.00734): relativistic average losses; objective rasgan "
+      "(default), ralsgan or rahinge.", objective="rasgan", objective_prefix="ra")
+named("hinge-gan", "Lim & Ye 2017 (arXiv 1705.02894), Geometric GAN: hinge loss.", objective="hinge")

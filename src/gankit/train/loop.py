@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import Config, load_run_config, resolve
+from ..config import Config, load_run_config, recorded_hash, resolve
 from ..data import DataInfo, DeviceLoader, load_dataset
 from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged
 from ..gans import GANS
@@ -381,7 +381,7 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
     found = ckpt.list_checkpoints(run_dir / "checkpoints")
     if not found:
         raise CheckpointError(f"cannot resume '{run_dir}': it has no checkpoint in {run_dir / 'checkpoints'}")
-    state = ckpt.load(found[-1], expected_hash=cfg.hash)
+    state = ckpt.load(found[-1], expected_hash=recorded_hash(run_dir) or cfg.hash)
     if int(state["step"]) >= new.steps:
         raise GankitError(f"run '{run_dir}' already finished ({state['step']} of {new.steps} steps); "
                           f"pass steps=N with N > {state['step']} to train longer")

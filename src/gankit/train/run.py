@@ -8,7 +8,7 @@ from typing import Iterable, Optional
 import numpy as np
 import torch
 
-from ..config import Config, load_run_config, resolve
+from ..config import Config, load_run_config, recorded_hash, resolve
 from ..errors import CheckpointError, GankitError
 from ..gans import GANS
 from . import checkpoint as ckpt
@@ -41,7 +41,7 @@ class Run:
         found = [Path(checkpoint)] if checkpoint else ckpt.list_checkpoints(self.dir / "checkpoints")
         if not found:
             raise CheckpointError(f"run '{self.dir}' has no checkpoint yet (looked in {self.dir / 'checkpoints'})")
-        state = ckpt.load(found[-1], expected_hash=self.config.hash)
+        state = ckpt.load(found[-1], expected_hash=recorded_hash(self.dir) or self.config.hash)
         self.checkpoint = found[-1]
         self.step = int(state["step"])
         self.info = info_from_dict(state["data_info"])
