@@ -69,7 +69,7 @@ def test_train_dcgan_on_mnist_images(tmp_path, mnist_root):
 
 def test_default_out_dirs_never_collide(tmp_path):
     for _ in range(2):
-        assert gk("train", "gan", "model.hidden=8", "steps=2", "data.size=500", "--quiet", cwd=tmp_path).returncode == 0
+        assert gk("train", "gan", "model.hidden=8", "steps=2", "batch_size=64", "data.size=500", "--quiet", cwd=tmp_path).returncode == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["gan-ring8", "gan-ring8-1"]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -19,35 +18,10 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..io import atomic_write, atomic_write_text  # noqa: F401  (re-exported)
 
 FORMAT = "gankit-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
-
-
-def atomic_write(path, write_fn) -> None:
-    """Call ``write_fn(file_object)`` on a temp file, then atomically move it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def save(state: dict, path) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from ._io import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 __all__ = ["make_image_grid", "save_image_grid"]
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch
 
-from ._io import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 __all__ = ["save_scatter"]
 
