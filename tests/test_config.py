@@ -87,3 +87,9 @@ def test_round_trip_through_yaml():
     cfg = resolve("dcgan", ["steps=11"])
     again = resolve(__import__("yaml").safe_load(cfg.to_yaml()))
     assert again.to_dict() == cfg.to_dict() and isinstance(again, Config)
+
+
+def test_penalties_merge_with_the_preset_and_zero_turns_off():
+    cfg = resolve("wgan-gp", ["penalties.r1=1.0"])
+    assert cfg.penalties == {"gp": 10.0, "r1": 1.0}
+    assert resolve("wgan-gp", ["penalties.gp=0"]).penalties == {"gp": 0.0}

@@ -50,7 +50,7 @@ class GAN(nn.Module):
         self.cfg, self.info = cfg, info
         self.p = build_dataclass(self.Params, cfg.model, "model.")
         self.objective = OBJECTIVES.get(cfg.objective or self.default_objective)
-        self.penalties = [(name, PENALTIES.get(name), w) for name, w in cfg.penalties.items()]
+        self.penalties = [(name, PENALTIES.get(name), w) for name, w in cfg.penalties.items() if w != 0]
         self.G, self.D = self.build(info)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.train.ema else None
 
