@@ -1,7 +1,7 @@
 """DCGAN-on-MNIST training throughput: gankit's Trainer vs a hand-written PyTorch loop.
 
 Both sides train the same networks (gankit's ``DCGANGenerator`` / ``DCGANDiscriminator`` built
-from the ``dcgan`` preset's model settings, ``init_dcgan``, Adam(2e-4, betas=(0.5, 0.999))) on the
+from the ``dcgan`` GAN itself (same build and init), Adam(2e-4, betas=(0.5, 0.999))) on the
 whole MNIST train set held on the device, with the same algorithm (gankit's ``GAN.phases``):
 per step one D update on a fresh real batch and fresh noise (G under ``no_grad``, softplus
 losses on D(real) and D(fake)), then one G update with fresh noise and the non-saturating loss,
@@ -47,10 +47,9 @@ import torch.nn.functional as F
 
 import gankit
 from gankit.config import resolve
-from gankit.data import load_dataset
+from gankit.data import DataInfo, load_dataset
 from gankit.data.mnist import find_split
-from gankit.models import DCGANDiscriminator, DCGANGenerator
-from gankit.nn import LayerFactory, init_dcgan
+from gankit.gans import GANS
 from gankit.train.loop import start
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -94,11 +93,10 @@ def time_hand(x: torch.Tensor, batch: int, warmup: int, steps: int, device: torc
     sync = sync_fn(device)
     torch.manual_seed(0)
     z_dim, shape = model["z_dim"], tuple(x.shape[1:])
-    G = DCGANGenerator(z_dim, shape, model["g_width"], LayerFactory(norm="batch", act="relu"))
-    D = DCGANDiscriminator(shape, model["d_width"], LayerFactory(sn=model["d_sn"], norm=model["d_norm"], act="lrelu"))
-    init_dcgan(G)
-    init_dcgan(D)
-    G, D = G.to(device), D.to(device)
+    # exactly the nets (and init) gankit's DCGAN builds; only the loop around them is hand-written
+    info = DataInfo("mnist", "images", shape, 10)
+    gan = GANS.get("dcgan")(resolve("dcgan"), info)
+    G, D = gan.G.to(device), gan.D.to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
 

@@ -8,3 +8,13 @@ MODELS.add("mlp-g", MLPGenerator)
 MODELS.add("mlp-d", MLPDiscriminator)
 MODELS.add("dcgan-g", DCGANGenerator)
 MODELS.add("dcgan-d", DCGANDiscriminator)
+
+from .autoencoder import ConvAutoEncoder, ConvDecoder, ConvEncoder, Energy, MLPAutoEncoder, MLPDecoder  # noqa: E402,F401
+from .sngan import SNGANDiscriminator, SNGANGenerator  # noqa: E402,F401
+
+MODELS.add("sngan-g", SNGANGenerator)
+MODELS.add("sngan-d", SNGANDiscriminator)
+MODELS.add("conv-ae", ConvAutoEncoder)
+MODELS.add("conv-decoder", ConvDecoder)
+MODELS.add("mlp-ae", MLPAutoEncoder)
+MODELS.add("mlp-decoder", MLPDecoder)

@@ -32,3 +32,4 @@ def register_objective(name: str, d_loss, g_loss, *, g_needs_real: bool = False,
 
 from . import standard  # noqa: E402,F401  (registers the families)
 from . import lsgan, wasserstein, fgan, relativistic  # noqa: E402,F401
+from . import energy  # noqa: E402,F401
