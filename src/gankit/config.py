@@ -262,13 +262,7 @@ def parse_override(item: str) -> dict:
         value = raw
     if isinstance(value, (int, float)) and not isinstance(value, bool) and key in ("out", "data.root", "data.name", "gan"):
         value = raw  # paths and names stay strings even if they look like numbers
-    out: dict = {}
-    node = out
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return out
+    return _nest(key, value)
 
 
 def read_yaml(path) -> dict:
@@ -357,6 +351,7 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
 
 
 def _nest(key: str, value) -> dict:
+    """``'a.b', v`` -> ``{'a': {'b': v}}``."""
     out: dict = {}
     node = out
     parts = key.split(".")
