@@ -82,3 +82,12 @@ def test_named_gans_check_their_objective():
 
     with pytest.raises(ConfigError, match="fgan-"):
         resolve("fgan", ["objective=hinge"])
+
+
+def test_energy_objectives_need_an_autoencoder_discriminator():
+    from gankit.errors import ConfigError
+
+    for obj in ("ebgan", "began"):
+        with pytest.raises(ConfigError, match="auto-encoder"):
+            resolve("gan", [f"objective={obj}"])
+        resolve(obj)  # their own GANs accept them

@@ -42,6 +42,7 @@ class GAN(nn.Module):
     optim_group_names: Tuple[str, ...] = ("g", "d")
     default_objective = "nonsaturating"
     needs_images = False
+    energy_d = False  # True when D is an auto-encoder giving energies (EBGAN, BEGAN)
 
     def __init__(self, cfg: Config, info):
         super().__init__()
@@ -61,7 +62,10 @@ class GAN(nn.Module):
     @classmethod
     def validate(cls, cfg: Config) -> None:
         """Cross-field checks that must fail before any work starts."""
-        OBJECTIVES.get(cfg.objective or cls.default_objective)
+        objective = OBJECTIVES.get(cfg.objective or cls.default_objective)
+        if objective.needs_energy and not cls.energy_d:
+            raise ConfigError(f"config: objective '{objective.name}' needs an auto-encoder discriminator; "
+                              f"use `gankit train {objective.name}` instead of GAN '{cfg.gan}'")
         for name in cfg.penalties:
             PENALTIES.get(name)
         arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"

@@ -37,6 +37,8 @@ from .base import GAN, StepResult
 class EnergyGAN(GAN):
     """Shared parts: an auto-encoder energy D, the architecture choice, and the objective check."""
 
+    energy_d = True
+
     @classmethod
     def validate(cls, cfg) -> None:
         super().validate(cfg)

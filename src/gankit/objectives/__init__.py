@@ -21,13 +21,15 @@ class Objective:
     g_loss: Callable[[Tensor, Optional[Tensor]], Tensor]
     g_needs_real: bool = False
     doc: str = ""
+    needs_energy: bool = False  # takes auto-encoder energies (EBGAN, BEGAN), not scores of a plain D
 
 
 OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
-def register_objective(name: str, d_loss, g_loss, *, g_needs_real: bool = False, doc: str = "") -> Objective:
-    return OBJECTIVES.add(name, Objective(name, d_loss, g_loss, g_needs_real, doc))
+def register_objective(name: str, d_loss, g_loss, *, g_needs_real: bool = False, doc: str = "",
+                       needs_energy: bool = False) -> Objective:
+    return OBJECTIVES.add(name, Objective(name, d_loss, g_loss, g_needs_real, doc, needs_energy))
 
 
 from . import standard  # noqa: E402,F401  (registers the families)

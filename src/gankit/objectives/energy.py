@@ -101,6 +101,8 @@ def began_convergence(l_real: Number, l_fake: Number, gamma: float) -> Number:
 
 
 register_objective("ebgan", *make_ebgan(EBGAN_MARGIN),
-                   doc=f"Zhao 2016 energy-based: D E D(x) + E max(0, m − D(G(z))), margin {EBGAN_MARGIN}")
+                   doc=f"Zhao 2016 energy-based: D E D(x) + E max(0, m − D(G(z))), margin {EBGAN_MARGIN}",
+                   needs_energy=True)
 register_objective("began", lambda l_real, l_fake: began_d_loss(l_real, l_fake, 0.0), began_g_loss,
-                   doc="Berthelot 2017 BEGAN losses at k = 0 (the began GAN supplies its adaptive k_t)")
+                   doc="Berthelot 2017 BEGAN losses at k = 0 (the began GAN supplies its adaptive k_t)",
+                   needs_energy=True)
