@@ -99,7 +99,10 @@ class GAN(nn.Module):
         with torch.no_grad():
             fake = self.G(self.sample_z(real.shape[0]))
         loss = self.objective.d_loss(self.D(real), self.D(fake))
-        logs = {"d_loss": loss.detach()}
+        return self.add_penalties(loss, {"d_loss": loss.detach()}, real, fake)
+
+    def add_penalties(self, loss: Tensor, logs: Dict[str, Tensor], real: Tensor, fake: Tensor) -> StepResult:
+        """``loss + sum(weight * penalty(D, real, fake))``, each term logged under its name."""
         for name, fn, weight in self.penalties:
             term = fn(self.D, real, fake)
             logs[name] = term.detach()

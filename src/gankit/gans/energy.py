@@ -166,11 +166,7 @@ class BEGAN(EnergyGAN):
         self._l_real, self._l_fake = l_real.detach().float(), l_fake.detach().float()
         logs = {"d_loss": loss.detach(), "l_real": self._l_real, "l_fake": self._l_fake, "k": self.k.clone(),
                 "M": began_convergence(self._l_real, self._l_fake, self.p.gamma)}
-        for name, fn, weight in self.penalties:  # penalties act on the energy D(v), as in the base step
-            term = fn(self.D, real, fake)
-            logs[name] = term.detach()
-            loss = loss + weight * term
-        return loss, logs
+        return self.add_penalties(loss, logs, real, fake)  # penalties act on the energy D(v)
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         loss = began_g_loss(self.D(self.G(self.sample_z(real.shape[0]))))
