@@ -155,9 +155,8 @@ class Trainer:
                                        download=d.download, split="train", size=d.size, seed=cfg.seed)
         self.loader = DeviceLoader(x, y, cfg.batch_size, self.device, seed=cfg.seed)
         self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
-        groups = self.gan.optim_groups()
-        self.params = groups
-        self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in groups.items()}
+        self.params = self.gan.optim_groups()
+        self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in self.params.items()}
         self.scheds = {g: make_scheduler(o, cfg.optim[g], cfg.steps) for g, o in self.optims.items()}
         self.phases = self.gan.phases()
         self.step = 0
@@ -201,7 +200,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint does not match this run ({str(e).splitlines()[0][:120]})") from None
 
     def save_checkpoint(self) -> Path:
-        self._check_finite()
+        self.log()
         path = ckpt.checkpoint_path(self.dir / "checkpoints", self.step)
         ckpt.save(self.state_dict(), path)
         ckpt.prune(self.dir / "checkpoints", self.cfg.train.keep_last)
@@ -275,7 +274,9 @@ class Trainer:
             torch.use_deterministic_algorithms(self._prev_deterministic)
 
     # ------------------------------------------------------------ callbacks
-    def _check_finite(self) -> None:
+    def log(self) -> None:
+        """Write the losses averaged since the last call (the only host sync) and stop with
+        :class:`TrainingDiverged` if any loss or parameter is NaN/Inf."""
         logs = self.meter.pop_means() if self.meter.sums else {}
         if logs:
             self._record(logs)
@@ -291,9 +292,6 @@ class Trainer:
                 f"training diverged: {', '.join(bad)} became NaN/Inf by step {self.step}; {kept} "
                 f"(try a lower learning rate)"
             )
-
-    def log(self) -> None:
-        self._check_finite()
 
     def _record(self, logs: Dict[str, float]) -> None:
         self.last_logs = logs
