@@ -138,3 +138,23 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, kill_after_chec
     subprocess.run(_gankit("sample", str(ref), "--seed", "3", "--n", "50", "--out", str(a)), check=True)
     subprocess.run(_gankit("sample", str(cut), "--seed", "3", "--n", "50", "--out", str(b)), check=True)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    from gankit.errors import TrainingDiverged
+
+    def poison(trainer, step):
+        if step == 13:
+            with torch.no_grad():
+                next(trainer.gan.D.parameters()).fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged) as e:
+        gankit.train("gan", *TINY, "steps=40", "train.checkpoint_every=10", "train.log_every=5",
+                     out=str(tmp_path / "nan"), callbacks=[poison])
+    msg = str(e.value)
+    assert "\n" not in msg and "step 15" in msg and "step-00000010.pt" in msg
+    files = ckpt.list_checkpoints(tmp_path / "nan" / "checkpoints")
+    assert [f.name for f in files] == ["step-00000010.pt"]
+    state = ckpt.load(files[-1])
+    assert all(torch.isfinite(v).all() for v in state["gan"].values() if v.is_floating_point())
+    assert '"diverged"' in (tmp_path / "nan" / "run.json").read_text()
