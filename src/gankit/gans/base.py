@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..config import Config
+from ..config import Config, build_dataclass
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES
 from ..penalties import PENALTIES
@@ -46,8 +46,6 @@ class GAN(nn.Module):
 
     def __init__(self, cfg: Config, info):
         super().__init__()
-        from ..config import build_dataclass
-
         self.cfg, self.info = cfg, info
         self.p = build_dataclass(self.Params, cfg.model, "model.")
         self.objective = OBJECTIVES.get(cfg.objective or self.default_objective)
@@ -71,6 +69,16 @@ class GAN(nn.Module):
         arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"
         if (cls.needs_images or arch not in ("auto", "mlp")) and cfg.data.name in POINT_DATASETS:
             raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")
+
+    def pick_arch(self, info, image_arch: str) -> str:
+        """``model.arch`` resolved: ``auto`` is ``mlp`` for 2-D points and ``image_arch`` for images;
+        an image architecture asked for on points is a config error."""
+        arch = getattr(self.p, "arch", "auto")
+        if arch == "auto":
+            return "mlp" if info.kind == "points" else image_arch
+        if arch != "mlp" and info.kind != "images":
+            raise ConfigError(f"config: model.arch={arch} needs image data, but '{info.name}' is 2-D points")
+        return arch
 
     @property
     def z_dim(self) -> int:

@@ -47,10 +47,7 @@ class EnergyGAN(GAN):
                               f"'{cls.default_objective}' (or unset), got '{cfg.objective}'")
 
     def arch(self, info) -> str:
-        arch = self.p.arch if self.p.arch != "auto" else ("mlp" if info.kind == "points" else "cnn")
-        if arch == "cnn" and info.kind != "images":
-            raise ConfigError(f"config: model.arch=cnn needs image data, but '{info.name}' is 2-D points")
-        return arch
+        return self.pick_arch(info, "cnn")
 
     def autoencoder(self, info, arch: str, factory: LayerFactory, act=None) -> nn.Module:
         p = self.p

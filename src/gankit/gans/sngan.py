@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..config import _rng
-from ..errors import ConfigError
 from ..models import MLPDiscriminator, MLPGenerator
 from ..models.sngan import SNGANDiscriminator, SNGANGenerator
 from ..nn import LayerFactory, init_dcgan
@@ -46,9 +45,7 @@ class SNGAN(GAN):
 
     def build(self, info):
         p = self.p
-        arch = p.arch if p.arch != "auto" else ("mlp" if info.kind == "points" else "cnn")
-        if arch == "cnn" and info.kind != "images":
-            raise ConfigError(f"config: model.arch=cnn needs image data, but '{info.name}' is 2-D points")
+        arch = self.pick_arch(info, "cnn")
         d_factory = LayerFactory(sn=p.d_sn, act="lrelu", slope=p.d_slope)
         if arch == "mlp":
             G = MLPGenerator(p.z_dim, info.shape, p.hidden, p.g_depth, LayerFactory(act="relu"),

@@ -45,10 +45,7 @@ class ComposedGAN(GAN):
 
     def build(self, info):
         p = self.p
-        arch = p.arch if p.arch != "auto" else (self.arch if self.arch != "auto" else
-                                                ("mlp" if info.kind == "points" else "dcgan"))
-        if arch == "dcgan" and info.kind != "images":
-            raise ConfigError(f"config: model.arch=dcgan needs image data, but '{info.name}' is 2-D points")
+        arch = self.pick_arch(info, "dcgan") if self.arch == "auto" or p.arch != "auto" else self.arch
         if arch == "mlp":
             g_norm = "none" if p.g_norm == "auto" else p.g_norm
             d_norm = "none" if p.d_norm == "auto" else p.d_norm

@@ -8,7 +8,6 @@ never a torn one. It is read with ``torch.load(weights_only=True)``: no arbitrar
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
