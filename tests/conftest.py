@@ -27,3 +27,13 @@ def mnist_root():
 def _few_threads():
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: LAPACK/BLAS with 2 OpenMP threads on a CPU shared with other jobs can run
+    many times slower (threads spin at barriers); results do not depend on it."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)

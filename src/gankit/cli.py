@@ -41,11 +41,35 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="FILE.png (grid / scatter) or FILE.npy (raw samples)")
     s.add_argument("--device", default="cpu")
 
-    e = sub.add_parser("eval", help="score a run; writes RUN_DIR/eval.json")
-    e.add_argument("run_dir")
-    e.add_argument("--n", type=int, default=None, help="number of generated samples (default: config's)")
-    e.add_argument("--seed", type=int, default=None)
+    e = sub.add_parser("eval", help="score a run, a folder of images, or real data (--real DATASET)",
+                       description="gankit eval RUN_DIR | gankit eval IMAGE_DIR --real DATASET | "
+                                   "gankit eval --real DATASET (the real-data ceilings)")
+    e.add_argument("path", nargs="?", help="a run directory (scores its EMA generator) or a folder of images")
+    e.add_argument("--real", metavar="DATASET", help="reference dataset (mnist, fashion-mnist, ...); alone: "
+                   "score its train[:N] against test[:N], the ceilings")
+    e.add_argument("--n", type=int, default=None, help="generated samples (default: 10000 for images, "
+                   "the config's eval_samples for 2-D data)")
+    e.add_argument("--seed", type=int, default=None, help="noise seed (default: the run's seed; 0)")
+    e.add_argument("--features", default="auto", help="auto | classifier | inception (default auto: the "
+                   "dataset's reference classifier, else Inception)")
+    e.add_argument("--metrics", default=None, help="comma-separated, e.g. fid,kid,is (see `gankit list`)")
+    e.add_argument("--num-real", type=int, default=10000, help="reference images: the first N of --split")
+    e.add_argument("--split", default="test", help="reference split (default test)")
+    e.add_argument("--inception-weights", metavar="FILE", default=None,
+                   help="pt_inception-2015-12-05-6726825d.pth (or set GANKIT_INCEPTION_WEIGHTS)")
+    e.add_argument("--data-root", metavar="DIR", help="directory holding the dataset")
+    e.add_argument("--out", default=None, help="JSON file to write (default: RUN_DIR/eval.json for runs, "
+                   "IMAGE_DIR.eval.json for folders, ceilings-DATASET.json for --real alone)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    e.add_argument("--batch-size", type=int, default=500)
     e.add_argument("--device", default="cpu")
+
+    c = sub.add_parser("classifier", help="train a reference classifier with its fixed recipe")
+    c.add_argument("dataset", help="mnist | fashion-mnist")
+    c.add_argument("--out-dir", default=None, help="where to write it (default: the installed package's weights)")
+    c.add_argument("--epochs", type=int, default=None, help="override the recipe (the record says so)")
+    c.add_argument("--data-root", metavar="DIR")
+    c.add_argument("--overwrite", action="store_true")
     return p
 
 
@@ -95,7 +119,14 @@ def cmd_train(a) -> None:
 
 def _table(result: dict) -> str:
     rows = [(k, v) for k, v in result.items() if isinstance(v, (int, float, str)) and k != "protocol"]
-    return "\n".join(f"  {k:<20} {v:.4g}" if isinstance(v, float) else f"  {k:<20} {v}" for k, v in rows)
+    lines = [f"  {k:<20} {v:.4g}" if isinstance(v, float) else f"  {k:<20} {v}" for k, v in rows]
+    p = result.get("protocol")
+    if isinstance(p, dict) and "features" in p:
+        ref = p.get("reference") or {}
+        where = f"{p.get('dataset')} {ref.get('split')}[:{ref.get('num_real')}]" if ref else "no reference"
+        lines.append(f"  protocol: {p['features']['name']} (sha256 {p['features']['weights_sha256'][:12]}), "
+                     f"{p['num_fake']} images vs {where}, seed {p['seed']}, gankit {p['gankit']}")
+    return "\n".join(lines)
 
 
 def cmd_sample(a) -> None:
@@ -114,14 +145,98 @@ def cmd_sample(a) -> None:
     print(f"wrote {a.n} samples to {out}")
 
 
-def cmd_eval(a) -> None:
-    from .train.run import load_run
+def _eval_kw(a) -> dict:
+    kw = dict(features=a.features, metrics=a.metrics, num_real=a.num_real, split=a.split,
+              inception_weights=a.inception_weights, batch_size=a.batch_size)
+    if a.data_root:
+        kw["root"] = a.data_root
+    return kw
 
-    run = load_run(a.run_dir, device=a.device)
-    result = run.evaluate(n=a.n, seed=a.seed)
-    print(f"{run.config.gan} at step {run.step} ({run.dir}):")
+
+def _write_json(path, result: dict, overwrite: bool) -> None:
+    from pathlib import Path
+
+    from .errors import GankitError
+    from .io import atomic_write_text
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise GankitError(f"'{path}' already exists; pass --overwrite or choose another --out")
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def cmd_eval(a) -> None:
+    from pathlib import Path
+
+    from .errors import GankitError
+
+    if a.n is not None and a.n < 2:
+        raise GankitError(f"--n must be ≥ 2, got {a.n}")
+    if a.num_real < 2:
+        raise GankitError(f"--num-real must be ≥ 2, got {a.num_real}")
+    if a.path is None:
+        if not a.real:
+            raise GankitError("give a run directory, a folder of images (with --real DATASET), or --real DATASET")
+        from .metrics import real_ceilings
+
+        kw = _eval_kw(a)
+        kw.pop("split")
+        result = real_ceilings(a.real, device=a.device, seed=a.seed or 0, **kw)
+        print(f"real-data ceilings for {a.real}:")
+        print(_table(result))
+        _write_json(a.out or f"ceilings-{a.real}.json", result, a.overwrite)
+        return
+    path = Path(a.path)
+    if not path.is_dir():
+        raise GankitError(f"'{path}' is not a directory (expected a run directory or a folder of images)")
+    if (path / "config.yaml").is_file():
+        from .train.run import load_run
+
+        run = load_run(path, device=a.device)
+        kw = _eval_kw(a) if run.info.kind != "points" else {}
+        if a.real and a.real != run.info.name:
+            kw["dataset"] = a.real
+        if "root" not in kw and run.info.kind != "points":
+            kw["root"] = run.config.data.root
+        out = Path(a.out) if a.out else None
+        if out is not None and out.exists() and not a.overwrite:
+            raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
+        if "dataset" in kw:
+            raise GankitError(f"this run was trained on '{run.info.name}'; --real must match it or be left out")
+        result = run.evaluate(n=a.n, seed=a.seed, out=out, **kw)
+        print(f"{run.config.gan} at step {run.step} ({run.dir}):")
+        print(_table(result))
+        print(f"wrote {out or run.dir / 'eval.json'}")
+        return
+    if not a.real:
+        raise GankitError(f"'{path}' is not a run directory; to score a folder of images name the reference "
+                          f"data: gankit eval {path} --real mnist")
+    from .data import load_dataset
+    from .metrics import score_images
+    from .metrics.features import CLASSIFIER_DATASETS
+
+    features = a.features
+    if features == "auto":
+        features = "classifier" if a.real in CLASSIFIER_DATASETS else "inception"
+    channels = 1 if features == "classifier" and a.real != "stacked-mnist" else 3
+    resolution = 28 if features == "classifier" else 64
+    x, _, _ = load_dataset("imagefolder", root=str(path), resolution=resolution, channels=channels,
+                           size=a.n)
+    kw = _eval_kw(a)
+    kw["features"] = features
+    result = score_images(x, a.real, device=a.device, seed=a.seed or 0, source=f"image folder {path}", **kw)
+    print(f"{len(x)} images in {path} vs {a.real}:")
     print(_table(result))
-    print(f"wrote {run.dir / 'eval.json'}")
+    _write_json(a.out or f"{str(path).rstrip('/')}.eval.json", result, a.overwrite)
+
+
+def cmd_classifier(a) -> None:
+    from .metrics.reference import train_reference_classifier
+
+    rec = train_reference_classifier(a.dataset, a.data_root, a.out_dir, a.epochs, overwrite=a.overwrite)
+    print(f"{a.dataset}: test accuracy {rec['test_accuracy']:.4f} (required {rec['required_accuracy']}), "
+          f"sha256 {rec['sha256'][:16]}, {rec['train_seconds']} s")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -144,7 +259,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         {"list": lambda: cmd_list(), "train": lambda: cmd_train(args),
-         "sample": lambda: cmd_sample(args), "eval": lambda: cmd_eval(args)}[args.command]()
+         "sample": lambda: cmd_sample(args), "eval": lambda: cmd_eval(args),
+         "classifier": lambda: cmd_classifier(args)}[args.command]()
     except GankitError as e:
         print(f"gankit: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

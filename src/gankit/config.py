@@ -79,6 +79,8 @@ class TrainConfig:
     keep_last: int = field(default=3, metadata=_rng(1))
     eval_every: int = field(default=0, metadata=_rng(0))
     eval_samples: int = field(default=2500, metadata=_rng(1))
+    eval_features: Literal["auto", "classifier", "inception"] = "auto"
+    inception_weights: Optional[str] = None
     grid_size: int = field(default=64, metadata=_rng(1))
     progress: bool = True
 

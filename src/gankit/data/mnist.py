@@ -164,3 +164,28 @@ def mnist(**kwargs) -> Loaded:
 def fashion_mnist(**kwargs) -> Loaded:
     """Fashion-MNIST (Xiao et al. 2017, arXiv 1708.07747): 60 000 / 10 000, 28x28, 10 classes."""
     return load_mnist_family("fashion-mnist", **kwargs)
+
+
+#: samples composed when ``data.size`` is not given (train / test).
+STACKED_DEFAULT_SIZE = {"train": 50000, "test": 10000}
+
+
+@DATASETS.register("stacked-mnist")
+def stacked_mnist(*, size=None, seed: int = 0, split: str = "train", channels=None, **kwargs) -> Loaded:
+    """Stacked MNIST: three MNIST digits drawn independently as the R, G, B channels -> 1,000 modes.
+
+    The mode-collapse benchmark of Metz et al. 2016 (Unrolled GANs, arXiv 1611.02163) and VEEGAN
+    (Srivastava et al. 2017, arXiv 1705.07761). Sample ``i`` stacks digits chosen uniformly at
+    random (a generator seeded by ``seed``) from the MNIST ``split``; its label is
+    ``100 * d_R + 10 * d_G + d_B``. ``size`` defaults to 50,000 (train) / 10,000 (test).
+    """
+    if channels not in (None, 3):
+        raise DataError(f"stacked-mnist has 3 channels (one digit each), got data.channels={channels!r}")
+    x1, y1, _ = load_mnist_family("mnist", split=split, channels=1, **kwargs)
+    n = STACKED_DEFAULT_SIZE[split] if size is None else size
+    gen = torch.Generator().manual_seed(seed * 1000003 + (0 if split == "train" else 1))
+    idx = torch.randint(0, len(x1), (n, 3), generator=gen)
+    x = x1[idx.reshape(-1)].reshape(n, 3, *x1.shape[-2:])
+    y = (y1[idx] * torch.tensor([100, 10, 1])).sum(1)
+    info = DataInfo(name="stacked-mnist", kind="images", shape=tuple(x.shape[1:]), num_classes=1000)
+    return x, y, info

@@ -154,6 +154,11 @@ class Trainer:
         x, y, self.info = load_dataset(d.name, root=d.root, resolution=d.resolution, channels=d.channels,
                                        download=d.download, split="train", size=d.size, seed=cfg.seed)
         self.loader = DeviceLoader(x, y, cfg.batch_size, self.device, seed=cfg.seed)
+        if cfg.train.eval_every and self.info.kind == "images":  # fail now, not at the first evaluation
+            from ..metrics import get_extractor
+
+            get_extractor("inception" if self.info.name == "imagefolder" and cfg.train.eval_features == "auto"
+                          else cfg.train.eval_features, self.info.name, "cpu", cfg.train.inception_weights)
         self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
         self.params = self.gan.optim_groups()
         self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in self.params.items()}
@@ -261,7 +266,7 @@ class Trainer:
                 for cb in self.callbacks:
                     cb(self, s)
             self.save_samples("final")
-            if self.info.kind == "points":
+            if self.info.kind == "points" or t.eval_every:
                 self.evaluate(final=True)
             self._write_run_json("finished")
         except TrainingDiverged:
@@ -332,7 +337,20 @@ class Trainer:
     def evaluate(self, final: bool = False) -> dict:
         from .run import evaluate_gan
 
-        result = evaluate_gan(self.gan, self.info, n=self.cfg.train.eval_samples, seed=self.cfg.seed)
+        t = self.cfg.train
+        parts = {}
+        if self.info.kind == "images":  # extractor and reference statistics loaded once per run
+            if getattr(self, "_eval_parts", None) is None:
+                from ..metrics import get_extractor, reference_features
+
+                kind = "inception" if self.info.name == "imagefolder" and t.eval_features == "auto" else t.eval_features
+                ext = get_extractor(kind, self.info.name, self.device, t.inception_weights)
+                self._eval_parts = {"extractor": ext,
+                                    "reference": reference_features(ext, self.info.name, root=self.cfg.data.root)}
+            parts = self._eval_parts
+        result = evaluate_gan(self.gan, self.info, n=t.eval_samples, seed=self.cfg.seed,
+                              features=t.eval_features, root=self.cfg.data.root,
+                              inception_weights=t.inception_weights, source=f"training step {self.step}", **parts)
         result["step"] = self.step
         with open(self.dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": self.step, "eval": result}) + "\n")

@@ -14,18 +14,34 @@ from ..gans import GANS
 from . import checkpoint as ckpt
 
 
-def evaluate_gan(gan, info, n: int = 2500, seed: int = 0) -> dict:
-    """Metrics for a trained GAN. 2-D mixtures: the PacGAN/VEEGAN mode protocol."""
-    if info.kind != "points":
-        raise GankitError("image metrics (FID/KID/IS, cFID...) are not available yet; "
-                          "`gankit eval` currently scores 2-D mixture runs")
-    from ..metrics import toy_mode_metrics
+#: generated images scored by `gankit eval` on a run (MODELS.md: 10k generated vs the 10k test images)
+IMAGE_EVAL_SAMPLES = 10000
 
-    samples = gan.sample(n, seed=seed).cpu()
-    result = toy_mode_metrics(samples, info.modes, info.sigma)
-    result["seed"] = seed
-    result["dataset"] = info.name
-    return result
+
+def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "auto", metrics=None,
+                 num_real: int = 10000, split: str = "test", root=None, inception_weights=None,
+                 source: Optional[str] = None, **kw) -> dict:
+    """Metrics for a trained GAN (EMA generator when there is one).
+
+    2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
+    :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
+    """
+    if info.kind == "points":
+        from ..metrics import toy_mode_metrics
+
+        samples = gan.sample(n, seed=seed).cpu()
+        result = toy_mode_metrics(samples, info.modes, info.sigma)
+        result["seed"] = seed
+        result["dataset"] = info.name
+        return result
+    from ..metrics import score_images
+
+    if info.name == "imagefolder" and features == "auto":
+        features = "inception"
+    fake = gan.sample(n, seed=seed)
+    return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
+                        seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
+                        source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
 
 
 class Run:
@@ -75,16 +91,26 @@ class Run:
             raise GankitError(f"output '{path}' must end in .png or .npy")
         return path
 
-    def evaluate(self, n: Optional[int] = None, seed: Optional[int] = None, write: bool = True) -> dict:
-        """Score the run; writes ``eval.json`` (and ``eval_scatter.png`` for 2-D data) into the run."""
-        n = n or self.config.train.eval_samples
+    def evaluate(self, n: Optional[int] = None, seed: Optional[int] = None, write: bool = True,
+                 out=None, **kw) -> dict:
+        """Score the run and write ``eval.json`` into it (or ``out``); 2-D data also gets
+        ``eval_scatter.png``. Image runs: ``n`` defaults to 10,000 samples; keyword arguments
+        (``features``, ``metrics``, ``num_real``, ``inception_weights`` ...) go to
+        :func:`gankit.metrics.score_images`."""
+        images = self.info.kind != "points"
+        n = n or (IMAGE_EVAL_SAMPLES if images else self.config.train.eval_samples)
         seed = self.config.seed if seed is None else seed
-        result = evaluate_gan(self.gan, self.info, n=n, seed=seed)
+        if images:
+            kw.setdefault("root", self.config.data.root)
+            kw.setdefault("inception_weights", self.config.train.inception_weights)
+            kw.setdefault("source", f"{self.config.gan} run {self.dir} step {self.step}, EMA G if any, seed {seed}")
+        result = evaluate_gan(self.gan, self.info, n=n, seed=seed, **kw)
         result["step"] = self.step
         result["checkpoint"] = self.checkpoint.name
         if write:
-            ckpt.atomic_write_text(self.dir / "eval.json", json.dumps(result, indent=2) + "\n")
-            if self.info.kind == "points":
+            path = Path(out) if out else self.dir / "eval.json"
+            ckpt.atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+            if not images:
                 self.save_samples(self.dir / "eval_scatter.png", n=n, seed=seed)
         return result
 
