@@ -154,7 +154,14 @@ def test_ceilings_use_train_against_test(mnist_root):
 def test_stacked_mnist_mode_count_on_real_stacks(mnist_root):
     x, y, info = gankit.data.load_dataset("stacked-mnist", root=mnist_root, split="test", size=2000)
     assert x.shape == (2000, 3, 28, 28) and info.num_classes == 1000
-    assert torch.equal(y, x.new_tensor(0).long() + y)  # labels are integers 0..999
+    # every channel is an MNIST test digit and the label is 100 d_R + 10 d_G + d_B
+    digits, dlabels = load_real_images("mnist", "test", 10000, mnist_root)
+    d = torch.cdist(x[:20].reshape(60, -1), digits.reshape(10000, -1))
+    assert bool((d.min(dim=1).values < 0.1).all())  # cdist round-off; other digits are ≥ 1 away
+    channel_labels = dlabels[d.argmin(dim=1)].reshape(20, 3)
+    assert torch.equal(y[:20], channel_labels[:, 0] * 100 + channel_labels[:, 1] * 10 + channel_labels[:, 2])
+    again, y2, _ = gankit.data.load_dataset("stacked-mnist", root=mnist_root, split="test", size=2000)
+    assert torch.equal(again, x) and torch.equal(y2, y)  # seeded: the same stacks every time
     r = score_images(x, "stacked-mnist", metrics=["stacked_mnist"])
     # 2,000 uniform draws over 1,000 modes cover 1000 * (1 - (1 - 1/1000)^2000) = 864.8 modes on average
     expected = 1000 * (1 - (1 - 1e-3) ** 2000)
@@ -244,3 +251,21 @@ def test_image_metrics_are_listed():
         assert name in METRICS
     r = gk("list")
     assert "precision_recall" in r.stdout and "stacked-mnist" in r.stdout
+
+
+def test_inception_features_through_the_suite(tmp_path, mnist_root, one_thread):
+    """The Inception path end to end (random weights stand in for the real file): FID/KID/IS named
+    without the 'c', the weight file's hash in the protocol, and 1-channel MNIST accepted."""
+    from gankit.metrics.inception import FIDInceptionV3, randomize_
+    from gankit.metrics.reference import file_sha256
+
+    weights = tmp_path / "pt_inception-random.pth"
+    torch.save(randomize_(FIDInceptionV3(), seed=1).state_dict(), weights)
+    x, _ = load_real_images("mnist", "train", 12, mnist_root)
+    r = score_images(x, "mnist", features="inception", inception_weights=str(weights), num_real=12,
+                     metrics="fid,kid,is,precision_recall", batch_size=6, kid_subset_size=12)
+    assert {"fid", "kid", "is", "precision", "recall"} <= set(r) and "cfid" not in r
+    assert r["fid"] > 0 and 1.0 <= r["is"]
+    assert r["protocol"]["features"]["name"] == "inception-v3-fid"
+    assert r["protocol"]["features"]["weights_sha256"] == file_sha256(weights)
+    assert r["protocol"]["features"]["feature_dim"] == 2048

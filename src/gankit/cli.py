@@ -194,16 +194,14 @@ def cmd_eval(a) -> None:
         from .train.run import load_run
 
         run = load_run(path, device=a.device)
-        kw = _eval_kw(a) if run.info.kind != "points" else {}
         if a.real and a.real != run.info.name:
-            kw["dataset"] = a.real
+            raise GankitError(f"this run was trained on '{run.info.name}'; --real must match it or be left out")
+        kw = _eval_kw(a) if run.info.kind != "points" else {}
         if "root" not in kw and run.info.kind != "points":
             kw["root"] = run.config.data.root
         out = Path(a.out) if a.out else None
         if out is not None and out.exists() and not a.overwrite:
             raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
-        if "dataset" in kw:
-            raise GankitError(f"this run was trained on '{run.info.name}'; --real must match it or be left out")
         result = run.evaluate(n=a.n, seed=a.seed, out=out, **kw)
         print(f"{run.config.gan} at step {run.step} ({run.dir}):")
         print(_table(result))

@@ -168,6 +168,7 @@ class Trainer:
         self.meter = Meter()
         self.callbacks: List[Callback] = list(callbacks)
         self.last_logs: Dict[str, float] = {}
+        self._eval_parts: Optional[dict] = None  # feature extractor + reference, loaded at the first eval
         if state is not None:
             self.load_state(state)
         self._amp = (torch.autocast("cuda", dtype=torch.bfloat16)
@@ -340,7 +341,7 @@ class Trainer:
         t = self.cfg.train
         parts = {}
         if self.info.kind == "images":  # extractor and reference statistics loaded once per run
-            if getattr(self, "_eval_parts", None) is None:
+            if self._eval_parts is None:
                 from ..metrics import get_extractor, reference_features
 
                 kind = "inception" if self.info.name == "imagefolder" and t.eval_features == "auto" else t.eval_features
