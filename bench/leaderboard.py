@@ -12,7 +12,8 @@ compute each GAN spends for its steps (e.g. n_critic = 5) is visible.
 
 Each entry is written to `bench/results/leaderboard/<dataset>/<gan>-s<seed>.json` as soon as it
 is done; a rerun skips entries that exist (delete them, or pass `--redo`, to re-measure), so the
-table stays runnable as GANs are added. Outputs: `bench/results/leaderboard.json`,
+table stays runnable as GANs are added. Several processes may share the work (each claims an entry
+with a `.lock` file next to it; delete stale locks left by a killed process). Outputs: `bench/results/leaderboard.json`,
 `docs/leaderboard.md` and one sample grid per entry (seed 0) in `docs/leaderboard/`.
 
     GANKIT_DATA=../shared/data python bench/leaderboard.py                 # everything
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -164,13 +166,22 @@ def main() -> int:
             for gan in gans:
                 for seed in seeds:
                     path = results / dataset / f"{gan}-s{seed}.json"
+                    lock = path.with_suffix(".lock")
                     if path.is_file() and not a.redo:
                         e = json.loads(path.read_text())
                     elif a.table_only:
                         continue
                     else:
-                        e = run_entry(gan, dataset, seed, a.steps, a.n, Path(tmp), grid_dir)
-                        atomic_write_text(path, json.dumps(e, indent=2) + "\n")
+                        try:  # another leaderboard process may be measuring this entry right now
+                            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                        except FileExistsError:
+                            print(f"[{dataset}] {gan} seed {seed}: taken by another process ({lock})", flush=True)
+                            continue
+                        try:
+                            e = run_entry(gan, dataset, seed, a.steps, a.n, Path(tmp), grid_dir)
+                            atomic_write_text(path, json.dumps(e, indent=2) + "\n")
+                        finally:
+                            lock.unlink(missing_ok=True)
                         m = e.get("metrics", {})
                         print(f"[{dataset}] {gan} seed {seed}: {e['status']} cFID {m.get('cfid', float('nan')):.3f} "
                               f"cIS {m.get('cis', float('nan')):.3f} train {e.get('train_s')} s "

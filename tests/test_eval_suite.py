@@ -220,7 +220,9 @@ def test_eval_cli_on_a_run_a_folder_and_real_data(tmp_path, mnist_root):
                         str(tmp_path / "i.json")], "GANKIT_INCEPTION_WEIGHTS"),
                       (["eval", str(tmp_path / "nope")], "not a directory"),
                       (["eval"], "--real DATASET"),
-                      (["eval", "--real", "mnist", "--metrics", "fdi"], "did you mean 'fid'")):
+                      (["eval", "--real", "mnist", "--metrics", "fdi"], "did you mean 'fid'"),
+                      (["classifier", "cifar10"], "no reference classifier for dataset 'cifar10'"),
+                      (["classifier", "mnist"], "already exists; pass --overwrite")):
         r = gk(*argv, data=mnist_root, cwd=tmp_path)
         assert r.returncode == 2 and msg in r.stderr, (argv, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
