@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=None, help="override the recipe (the record says so)")
     c.add_argument("--data-root", metavar="DIR")
     c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--threads", type=int, default=None, help="torch threads (the weights depend on it; "
+                   "the shipped ones: see their .json record)")
     return p
 
 
@@ -232,7 +234,8 @@ def cmd_eval(a) -> None:
 def cmd_classifier(a) -> None:
     from .metrics.reference import train_reference_classifier
 
-    rec = train_reference_classifier(a.dataset, a.data_root, a.out_dir, a.epochs, overwrite=a.overwrite)
+    rec = train_reference_classifier(a.dataset, a.data_root, a.out_dir, a.epochs, overwrite=a.overwrite,
+                                     threads=a.threads)
     print(f"{a.dataset}: test accuracy {rec['test_accuracy']:.4f} (required {rec['required_accuracy']}), "
           f"sha256 {rec['sha256'][:16]}, {rec['train_seconds']} s")
 

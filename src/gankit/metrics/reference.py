@@ -119,16 +119,22 @@ def accuracy(net, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> f
 
 def train_reference_classifier(dataset: str, root: Optional[str] = None, weights_dir=None,
                                epochs: Optional[int] = None, progress: bool = True,
-                               overwrite: bool = False, train_size: Optional[int] = None) -> dict:
+                               overwrite: bool = False, train_size: Optional[int] = None,
+                               threads: Optional[int] = None) -> dict:
     """Train ``dataset``'s reference classifier with its fixed recipe; write weights + record.
 
     Returns the record (recipe, test accuracy, sha256, seconds). ``epochs`` overrides the recipe
     and ``train_size`` trains on the first images only (both for quick tests; the record says so).
+    ``threads`` sets torch's thread count first: the bytes depend on it (the record keeps it).
     """
     from safetensors.torch import save
     from ..data import load_dataset
 
     _check_dataset(dataset)
+    if threads is not None:
+        if threads < 1:
+            raise GankitError(f"--threads must be ≥ 1, got {threads}")
+        torch.set_num_threads(threads)
     recipe = dict(RECIPES[dataset])
     if epochs is not None:
         recipe["epochs"] = int(epochs)
@@ -189,7 +195,8 @@ def train_reference_classifier(dataset: str, root: Optional[str] = None, weights
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "train_seconds": round(time.perf_counter() - start, 1),
-        "command": f"gankit classifier {dataset}" + (f" --epochs {epochs}" if epochs is not None else ""),
+        "command": f"gankit classifier {dataset} --threads {torch.get_num_threads()}"
+                   + (f" --epochs {epochs}" if epochs is not None else ""),
     }
     atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     return record
@@ -204,6 +211,8 @@ if __name__ == "__main__":  # python -m gankit.metrics.reference mnist
     p.add_argument("--out-dir", default=None, help="directory for the weights (default: the package's)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
     a = p.parse_args()
-    rec = train_reference_classifier(a.dataset, a.data_root, a.out_dir, a.epochs, overwrite=a.overwrite)
+    rec = train_reference_classifier(a.dataset, a.data_root, a.out_dir, a.epochs, overwrite=a.overwrite,
+                                     threads=a.threads)
     print(json.dumps(rec, indent=2))
