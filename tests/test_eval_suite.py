@@ -265,7 +265,7 @@ def test_inception_features_through_the_suite(tmp_path, mnist_root, one_thread):
     torch.save(randomize_(FIDInceptionV3(), seed=1).state_dict(), weights)
     x, _ = load_real_images("mnist", "train", 12, mnist_root)
     r = score_images(x, "mnist", features="inception", inception_weights=str(weights), num_real=12,
-                     metrics="fid,kid,is,precision_recall", batch_size=6, kid_subset_size=12)
+                     root=mnist_root, metrics="fid,kid,is,precision_recall", batch_size=6, kid_subset_size=12)
     assert {"fid", "kid", "is", "precision", "recall"} <= set(r) and "cfid" not in r
     assert r["fid"] > 0 and 1.0 <= r["is"]
     assert r["protocol"]["features"]["name"] == "inception-v3-fid"
