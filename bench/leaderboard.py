@@ -98,8 +98,8 @@ def markdown(board: dict, meta: dict) -> str:
              f"Budget: **{meta['steps']} generator steps** per run, batch size and n_critic from each preset, "
              f"seeds {meta['seeds']}, {meta['device']} ({meta['threads']} torch thread(s) per run), torch {meta['torch']}, "
              f"gankit {meta['gankit']}. Values: mean ± std over seeds. `train s`: wall seconds of one training "
-             "run (mean; the machine was shared with the other leaderboard process, so compare them only "
-             "roughly).", ""]
+             "run (mean; the 2-core machine ran up to three of these processes plus other jobs at once, so compare "
+             "them only roughly).", ""]
     for dataset, d in board.items():
         entries, ceil = d["entries"], d.get("ceiling")
         lines += [f"## {dataset}", ""]
@@ -125,6 +125,14 @@ def markdown(board: dict, meta: dict) -> str:
             bad = [f"s{e['seed']} {e['status']}" for e in es if e.get("status") != "finished"]
             lines.append(f"| `{gan}` | " + " | ".join(row) + f" | {len(ok)}/{len(es)}{' (' + ', '.join(bad) + ')' if bad else ''}"
                          f" | {ts:.0f} | {img} |")
+        same = {}
+        for gan in order:
+            key = json.dumps([sorted(e.get("metrics", {}).items()) for e in entries[gan]])
+            same.setdefault(key, []).append(gan)
+        for group in (g for g in same.values() if len(g) > 1):
+            lines += ["", f"{' and '.join(f'`{g}`' for g in group)} give identical numbers: same networks and seeds, "
+                      "and losses equal up to constants (e.g. f-GAN with the JS divergence is the GAN objective "
+                      "up to constants, Nowozin et al. 2016)."]
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -190,10 +198,10 @@ def main() -> int:
                     entries.setdefault(gan, []).append(e)
             board[dataset] = {"ceiling": {k: v for k, v in (ceiling or {}).items() if isinstance(v, (int, float))},
                               "entries": entries}
-    any_entry = next((e for d in board.values() for es in d["entries"].values() for e in es if "protocol" in e), None)
-    p = any_entry["protocol"] if any_entry else {}
+    names = sorted({e["protocol"]["features"]["name"] for d in board.values() for es in d["entries"].values()
+                    for e in es if "protocol" in e})
     protocol_text = ("Protocol: 10,000 samples per run scored with gankit's reference classifier of the dataset "
-                     f"(`{p.get('features', {}).get('name', 'classifier')}`) against the first 10,000 test images; "
+                     f"({', '.join(f'`{n}`' for n in names) or 'classifier'}) against the first 10,000 test images; "
                      "cFID / cKID (100 subsets × 1,000, cubic kernel) / cIS (10 splits) / precision-recall (k = 3) / "
                      "density-coverage (k = 5). Real-data row: the first 10,000 training images scored the same way.")
     threads = sorted({e.get("threads") for d in board.values() for es in d["entries"].values() for e in es
