@@ -349,12 +349,12 @@ def real_ceilings(dataset: str, *, features: str = "auto", num_real: int = 10000
     from .inception_score import inception_score
 
     extractor = get_extractor(features, dataset, device, inception_weights)
+    ref = reference_features(extractor, dataset, "test", num_real, root, cache, batch_size)
     x_train, y_train = load_real_images(dataset, "train", num_real, root)
     result = score_images(x_train, dataset, metrics=metrics, split="test", num_real=num_real, seed=seed,
-                          device=device, root=root, cache=cache, extractor=extractor, batch_size=batch_size,
-                          labels=y_train if (metrics and "class_accuracy" in metrics) else None,
+                          device=device, root=root, cache=cache, extractor=extractor, reference=ref,
+                          batch_size=batch_size, labels=y_train if (metrics and "class_accuracy" in metrics) else None,
                           source=f"{dataset} train[:{num_real}]", **kw)
-    ref = reference_features(extractor, dataset, "test", num_real, root, cache, batch_size)
     prefix = "c" if extractor.name.startswith("classifier") else ""
     if ref.logits.dim() == 2:
         m, s = inception_score(ref.logits, splits=kw.get("is_splits", 10))

@@ -157,8 +157,7 @@ class Trainer:
         if cfg.train.eval_every and self.info.kind == "images":  # fail now, not at the first evaluation
             from ..metrics import get_extractor
 
-            get_extractor("inception" if self.info.name == "imagefolder" and cfg.train.eval_features == "auto"
-                          else cfg.train.eval_features, self.info.name, "cpu", cfg.train.inception_weights)
+            get_extractor(cfg.train.eval_features, self.info.name, "cpu", cfg.train.inception_weights)
         self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
         self.params = self.gan.optim_groups()
         self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in self.params.items()}
@@ -344,8 +343,7 @@ class Trainer:
             if self._eval_parts is None:
                 from ..metrics import get_extractor, reference_features
 
-                kind = "inception" if self.info.name == "imagefolder" and t.eval_features == "auto" else t.eval_features
-                ext = get_extractor(kind, self.info.name, self.device, t.inception_weights)
+                ext = get_extractor(t.eval_features, self.info.name, self.device, t.inception_weights)
                 self._eval_parts = {"extractor": ext,
                                     "reference": reference_features(ext, self.info.name, root=self.cfg.data.root)}
             parts = self._eval_parts

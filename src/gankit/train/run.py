@@ -36,8 +36,6 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
         return result
     from ..metrics import score_images
 
-    if info.name == "imagefolder" and features == "auto":
-        features = "inception"
     fake = gan.sample(n, seed=seed)
     return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
                         seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
