@@ -31,19 +31,15 @@ and ``.md`` (``metrics_speed-<device>-t<threads>.*`` when ``--threads`` is given
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-import gankit
+from _report import machine_record, write_report
 from gankit.metrics.inception import FIDInceptionV3, load_inception, randomize_
 
 
@@ -51,18 +47,6 @@ def sync_fn(device: torch.device):
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def random_weights(path: Path, seed: int) -> None:
@@ -227,24 +211,14 @@ def main(argv=None) -> int:
 
     tag = str(device).replace(":", "") + (f"-t{a.threads}" if a.threads is not None else "")
     report = {
-        "benchmark": "inception-fid-speed",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device), "device_name": device_name(device),
-        "torch": torch.__version__, "torch_fidelity": tf_version, "gankit": gankit.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(), "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        **machine_record("inception-fid-speed", device, torch_fidelity=tf_version),
         "config": {"n": a.n, "size": a.size, "batch_size": a.batch_size, "repeats": a.repeats, "seed": a.seed,
                    "weights": kind, "gankit_fused": ours.fused,
                    "rate": "2 * n images / seconds for features + statistics + FID",
                    "ratio": "gankit median img/s / torch-fidelity median img/s"},
         "results": results,
     }
-    out = Path(a.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"metrics_speed-{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"metrics_speed-{tag}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(a.out_dir, f"metrics_speed-{tag}", report, markdown(report))
     return 0
 
 

@@ -32,20 +32,17 @@ report gives the median over the R repeats of each side and ratio = gankit media
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-import gankit
+from _report import machine_record, write_report
 from gankit.config import resolve
 from gankit.data import DataInfo, load_dataset
 from gankit.data.mnist import find_split
@@ -139,18 +136,6 @@ def time_hand(x: torch.Tensor, batch: int, warmup: int, steps: int, device: torc
 
 
 # ------------------------------------------------------------------ driver
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def markdown(report: dict) -> str:
     c = report["config"]
     lines = [
@@ -222,23 +207,14 @@ def main(argv=None) -> int:
 
     tag = str(device).replace(":", "")
     report = {
-        "benchmark": "dcgan-mnist-throughput",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device), "device_name": device_name(device),
-        "torch": torch.__version__, "gankit": gankit.__version__, "python": platform.python_version(),
-        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(), "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        **machine_record("dcgan-mnist-throughput", device),
         "config": {"steps": steps, "warmup": a.warmup, "repeats": a.repeats, "batch_sizes": batches,
                    "log_every": LOG_EVERY, "data_root": str(root), "model": model,
                    "rate": "timed steps * batch size / seconds", "ratio": "gankit median / hand median",
                    "paired_ratio_median": "median over repeats of gankit / hand within the repeat"},
         "results": results,
     }
-    out = Path(a.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"throughput-{tag}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"throughput-{tag}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(a.out_dir, f"throughput-{tag}", report, markdown(report))
     return 0
 
 
