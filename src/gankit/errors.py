@@ -23,3 +23,17 @@ class CheckpointError(GankitError):
 
 class TrainingDiverged(GankitError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class WriteError(GankitError):
+    """A file could not be written (disk full, read-only file system, no permission, ...).
+
+    ``path`` is the file gankit was writing; the message names it and the operating system's cause."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path
+
+
+class RunLocked(GankitError):
+    """Another live gankit process holds the run directory's lock."""
