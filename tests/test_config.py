@@ -93,3 +93,42 @@ def test_penalties_merge_with_the_preset_and_zero_turns_off():
     cfg = resolve("wgan-gp", ["penalties.r1=1.0"])
     assert cfg.penalties == {"gp": 10.0, "r1": 1.0}
     assert resolve("wgan-gp", ["penalties.gp=0"]).penalties == {"gp": 0.0}
+
+
+# ----------------------------------------------------------------------------- hardening
+def _one_line_error(fn, *args, **kw) -> str:
+    """Run ``fn``; it must raise exactly a ConfigError whose message is one bounded line."""
+    with pytest.raises(ConfigError) as e:
+        fn(*args, **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and "\r" not in msg and len(msg.splitlines()) == 1, msg[:500]
+    assert len(msg) <= 300, (len(msg), msg[:500])
+    return msg
+
+
+@pytest.mark.parametrize("override", ["seed=4294967296", "seed=-1", f"seed={2**70}"])
+def test_seed_must_fit_numpy(override):
+    assert "seed" in _one_line_error(resolve, "gan", [override])
+    assert resolve("gan", ["seed=4294967295"]).seed == 2**32 - 1
+
+
+def test_check_seed_for_the_cli():
+    from gankit.config import check_seed
+
+    assert check_seed(0, "--seed") == 0 and check_seed(2**32 - 1, "--seed") == 2**32 - 1
+    for bad in (-1, 2**32, 1.0, True, "3", None):
+        assert "--seed" in _one_line_error(check_seed, bad, "--seed")
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.grid_size=1025", "train.grid_size"),
+    ("train.eval_samples=1000001", "train.eval_samples"),
+    ("data.resolution=4097", "data.resolution"),
+    ("batch_size=1000001", "batch_size"),
+    (f"steps={10**12 + 1}", "steps"),
+])
+def test_upper_bounds_fail_fast(override, key):
+    msg = _one_line_error(resolve, "gan", [override])
+    assert key in msg and "≤" in msg
+    ok = override.split("=")[0] + "=" + str(int(override.split("=")[1]) - 1)
+    resolve("gan", [ok])

@@ -38,13 +38,24 @@ def _rng(lo=None, hi=None, lo_open=False, hi_open=False) -> dict:
     return {"range": (lo, hi, lo_open, hi_open)}
 
 
+SEED_MAX = 2**32 - 1  # numpy's generators take seeds below 2**32
+
+
+def check_seed(value, what: str = "seed") -> int:
+    """``value`` if it is a usable seed (an integer from 0 to 2**32 - 1), else a ConfigError naming ``what``
+    (e.g. ``--seed`` of ``gankit sample``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"{what} must be an integer from 0 to {SEED_MAX} (2**32 - 1), got {value!r}")
+    return value
+
+
 @dataclass
 class DataConfig:
     """Where the training data comes from (see :mod:`gankit.data`)."""
 
     name: str = "ring8"
     root: Optional[str] = None
-    resolution: int = field(default=28, metadata=_rng(8))
+    resolution: int = field(default=28, metadata=_rng(8, 4096))
     channels: Optional[Literal[1, 3]] = None
     download: bool = False
     size: Optional[int] = field(default=None, metadata=_rng(1))
@@ -78,10 +89,10 @@ class TrainConfig:
     checkpoint_every: int = field(default=1000, metadata=_rng(0))
     keep_last: int = field(default=3, metadata=_rng(1))
     eval_every: int = field(default=0, metadata=_rng(0))
-    eval_samples: int = field(default=2500, metadata=_rng(1))
+    eval_samples: int = field(default=2500, metadata=_rng(1, 1_000_000))
     eval_features: Literal["auto", "classifier", "inception"] = "auto"
     inception_weights: Optional[str] = None
-    grid_size: int = field(default=64, metadata=_rng(1))
+    grid_size: int = field(default=64, metadata=_rng(1, 1024))
     progress: bool = True
 
 
@@ -90,9 +101,9 @@ class Config:
     """A whole run. ``data=mnist`` on the command line is short for ``data.name=mnist``."""
 
     gan: str = "gan"
-    seed: int = field(default=0, metadata=_rng(0))
-    steps: int = field(default=5000, metadata=_rng(1))
-    batch_size: int = field(default=64, metadata=_rng(1))
+    seed: int = field(default=0, metadata=_rng(0, SEED_MAX))
+    steps: int = field(default=5000, metadata=_rng(1, 10**12))
+    batch_size: int = field(default=64, metadata=_rng(1, 1_000_000))
     out: Optional[str] = None
     device: str = "auto"
     objective: Optional[str] = None
