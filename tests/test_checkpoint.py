@@ -1,5 +1,6 @@
 """Checkpoints: round trip, atomic writes, safe loading, exact resume (in-process and after SIGKILL)."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 import gankit
-from gankit.errors import CheckpointError, GankitError
+from gankit.errors import CheckpointError, GankitError, WriteError
 from gankit.train import checkpoint as ckpt
 
 TINY = ["model.hidden=16", "model.z_dim=4", "batch_size=32", "train.progress=false", "train.deterministic=true",
@@ -56,7 +57,7 @@ def test_atomic_write_survives_a_crash_mid_write(tmp_path, monkeypatch):
         raise OSError("disk died")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=f"^cannot write '{re.escape(str(target))}': disk died$"):
         ckpt.save({"step": 2, "w": torch.zeros(3)}, target)
     monkeypatch.undo()
     state = ckpt.load(target)
