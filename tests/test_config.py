@@ -132,3 +132,30 @@ def test_upper_bounds_fail_fast(override, key):
     assert key in msg and "≤" in msg
     ok = override.split("=")[0] + "=" + str(int(override.split("=")[1]) - 1)
     resolve("gan", [ok])
+
+
+@pytest.mark.parametrize("override, key", [
+    ("steps=" + "x" * 100_000, "steps"),                        # a long string value
+    ("steps=[" + ",".join(["1"] * 50_000) + "]", "steps"),      # a long list value
+    ("train.amp='a\\nb\\rc'", "train.amp"),                    # line breaks inside the value
+    ("optim.g.name=" + "adam" * 1000, "optim.g.name"),
+    ("train.n_critc\nx=2", "train.n_critc"),                    # a line break inside the key
+    ("model." + "k" * 10_000 + "=1", "model.kkk"),              # a long key
+    ("penalties={" + "r" * 1000 + ": 1.0}", "penalties: unknown penalty"),  # a long name looked up in a registry
+    ("objective=" + "o" * 1000, "objective"),
+])
+def test_messages_show_a_short_excerpt_on_one_line(override, key):
+    msg = _one_line_error(resolve, "gan", [override])
+    assert key in msg, msg
+
+
+def test_a_bad_override_is_echoed_short():
+    msg = _one_line_error(parse_override, "steps" * 10_000)
+    assert "KEY=VALUE" in msg
+
+
+def test_huge_integers_are_shown_by_their_size():
+    msg = _one_line_error(resolve, {"gan": "gan", "steps": 10**5000})  # repr() of it is refused
+    assert "steps" in msg and "5001-digit integer" in msg, msg
+    msg = _one_line_error(resolve, {"gan": "gan", "train": {"amp": [10**5000]}})
+    assert "train.amp" in msg and "digit integer" in msg, msg

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,6 +39,97 @@ def _rng(lo=None, hi=None, lo_open=False, hi_open=False) -> dict:
     return {"range": (lo, hi, lo_open, hi_open)}
 
 
+# --------------------------------------------------------------------- messages
+# Every ConfigError is one line of at most MAX_MESSAGE characters, whatever the user gave: values are
+# shown by _show (a short excerpt), keys by _key, paths by _path, and _error is the last guard.
+MAX_MESSAGE = 300
+_SHOW_LIMIT = 60
+
+
+def _one_line(s: str) -> str:
+    """``s`` with every line break or other non-printable character escaped (``\\n``, ``\\x00``, ...)."""
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+
+
+def _clip(s: str, limit: int) -> str:
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+class _ShortRepr(reprlib.Repr):
+    """``repr`` that does bounded work on any value (huge, nested, self-referencing containers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, _SHOW_LIMIT, _SHOW_LIMIT, _SHOW_LIMIT
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = 6
+
+    def repr_int(self, x, level):
+        if x.bit_length() > 128:  # repr() of a huge int is slow or refused (sys.int_max_str_digits)
+            return f"<{'-' if x < 0 else ''}{int(x.bit_length() * 0.30103) + 1}-digit integer>"
+        return repr(x)
+
+    def repr_instance(self, x, level):
+        try:
+            return _clip(repr(x), self.maxother)
+        except Exception:
+            return f"<{type(x).__name__}>"
+
+
+_short_repr = _ShortRepr()
+
+
+def _show(value, limit: int = _SHOW_LIMIT) -> str:
+    """A user's value in a message: its repr, on one line, cut at ``limit`` characters with '…'."""
+    try:
+        s = _short_repr.repr(value)
+    except Exception:
+        s = f"<{type(value).__name__}>"
+    return _clip(_one_line(s), limit)
+
+
+def _key(key, limit: int = _SHOW_LIMIT) -> str:
+    """A (dotted) key, possibly typed by the user, in a message: one line, cut at ``limit`` characters."""
+    return _clip(_one_line(str(key)), limit)
+
+
+def _name(k) -> str:
+    """A mapping key as a string (``str`` of a non-string key, but bounded: no 5000-digit integers)."""
+    return k if isinstance(k, str) else _show(k)
+
+
+def _path(p, limit: int = 100) -> str:
+    """A file path in a message: one line; a long one keeps its end (the file's name)."""
+    s = _one_line(str(p))
+    return s if len(s) <= limit else "…" + s[len(s) - limit + 1:]
+
+
+def _near(word, choices, prefix: str = "") -> str:
+    """:func:`nearest` for a word typed by the user (only strings; bounded work)."""
+    return nearest(word[:100], choices, prefix) if isinstance(word, str) else ""
+
+
+def _with_choices(head: str, choices, tail: str = ")") -> str:
+    """``head`` + as many of ``choices`` (comma-separated) as fit in one message, then ``tail``."""
+    room = MAX_MESSAGE - len(head) - len(tail)
+    names = [str(c) for c in choices]
+    text = ", ".join(names)
+    if len(text) > room:
+        kept = []
+        for n in names:
+            if len(", ".join(kept + [n])) + 3 > room:
+                break
+            kept.append(n)
+        text = ", ".join(kept + ["…"])
+    return head + text + tail
+
+
+def _error(msg: str) -> ConfigError:
+    """The ConfigError for ``msg``, forced to one line of at most MAX_MESSAGE characters."""
+    return ConfigError(_clip(_one_line(msg), MAX_MESSAGE))
+
+
 SEED_MAX = 2**32 - 1  # numpy's generators take seeds below 2**32
 
 
@@ -45,7 +137,7 @@ def check_seed(value, what: str = "seed") -> int:
     """``value`` if it is a usable seed (an integer from 0 to 2**32 - 1), else a ConfigError naming ``what``
     (e.g. ``--seed`` of ``gankit sample``)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
-        raise ConfigError(f"{what} must be an integer from 0 to {SEED_MAX} (2**32 - 1), got {value!r}")
+        raise _error(f"{what} must be an integer from 0 to {SEED_MAX} (2**32 - 1), got {_show(value)}")
     return value
 
 
@@ -164,10 +256,12 @@ def _type_name(tp) -> str:
 def _coerce(value, tp, key: str, meta: Optional[dict] = None):
     """Check ``value`` against the annotation ``tp``; return it normalised or raise ConfigError."""
     origin = typing.get_origin(tp)
-    bad = ConfigError(f"config: {key} must be {_type_name(tp)}, got {value!r}")
+    def bad():
+        return _error(f"config: {_key(key)} must be {_type_name(tp)}, got {_show(value)}")
+
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"config: {key} must be a mapping of settings, got {value!r}")
+            raise _error(f"config: {_key(key)} must be a mapping of settings, got {_show(value)}")
         return build_dataclass(tp, value, key + ".")
     if origin is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -177,39 +271,39 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices):
-            raise ConfigError(
-                f"config: {key} must be one of {', '.join(map(str, choices))}, got {value!r}"
-                f"{nearest(value, choices)}"
+            raise _error(
+                f"config: {_key(key)} must be one of {', '.join(map(str, choices))}, got {_show(value)}"
+                f"{_near(value, choices)}"
             )
         return value
     if origin in (tuple, Tuple):
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise bad
+            raise bad()
         return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if origin in (dict, Dict):
         _, vt = typing.get_args(tp)
         if not isinstance(value, dict):
-            raise bad
-        return {str(k): _coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
+            raise bad()
+        return {_name(k): _coerce(v, vt, f"{key}.{_name(k)}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise bad
+            raise bad()
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
+            raise bad()
     elif tp is float:
         if isinstance(value, str) and _FLOAT.match(value.strip()):
             value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
+            raise bad()
         value = float(value)
     elif tp is str:
         if not isinstance(value, str):
-            raise bad
+            raise bad()
     _check_range(value, key, meta)
     return value
 
@@ -226,22 +320,22 @@ def _check_range(value, key, meta):
     if not ok:
         lo_s = "" if lo is None else f"{'>' if lo_open else '≥'} {lo}"
         hi_s = "" if hi is None else f"{'<' if hi_open else '≤'} {hi}"
-        raise ConfigError(f"config: {key} must be {' and '.join(s for s in (lo_s, hi_s) if s)}, got {value!r}")
+        raise _error(f"config: {_key(key)} must be {' and '.join(s for s in (lo_s, hi_s) if s)}, got {_show(value)}")
 
 
 def build_dataclass(cls, values: dict, prefix: str = ""):
     """Strictly build dataclass ``cls`` from a (partial) mapping; missing fields take defaults."""
     if not isinstance(values, dict):
-        raise ConfigError(f"config: {prefix.rstrip('.') or 'the config'} must be a mapping of settings, got {values!r}")
+        raise _error(f"config: {_key(prefix.rstrip('.')) or 'the config'} must be a mapping of settings, "
+                     f"got {_show(values)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in values.items():
         if k not in fields:
-            raise ConfigError(
-                f"config: unknown key '{prefix}{k}'{nearest(k, fields, prefix)}"
-                f" (valid under '{prefix.rstrip('.') or 'top level'}': {', '.join(fields)})"
-            )
+            raise _error(_with_choices(
+                f"config: unknown key '{_key(prefix + _name(k))}'{_near(k, fields, prefix)}"
+                f" (valid under '{prefix.rstrip('.') or 'top level'}': ", fields))
         kwargs[k] = _coerce(v, hints[k], prefix + k, dict(fields[k].metadata))
     obj = cls(**kwargs)
     for name, f in fields.items():  # defaults must satisfy ranges too (sanity)
@@ -264,11 +358,11 @@ def deep_merge(base: dict, update: dict) -> dict:
 def parse_override(item: str) -> dict:
     """``a.b=VALUE`` -> ``{'a': {'b': VALUE}}``; VALUE is parsed as YAML (numbers, lists, null)."""
     if "=" not in item:
-        raise ConfigError(f"config: override '{item}' must look like KEY=VALUE (e.g. steps=3000)")
+        raise _error(f"config: override {_show(item)} must look like KEY=VALUE (e.g. steps=3000)")
     key, raw = item.split("=", 1)
     key = SHORTHANDS.get(key.strip(), key.strip())
     if not key:
-        raise ConfigError(f"config: override '{item}' has an empty key")
+        raise _error(f"config: override {_show(item)} has an empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -283,17 +377,17 @@ def read_yaml(path) -> dict:
     try:
         text = p.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"config: file '{p}' does not exist") from None
+        raise _error(f"config: file '{_path(p)}' does not exist") from None
     except OSError as e:
-        raise ConfigError(f"config: cannot read '{p}': {e.strerror}") from None
+        raise _error(f"config: cannot read '{_path(p)}': {e.strerror}") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config: '{p}' is not valid YAML{where}") from None
+        raise _error(f"config: '{_path(p)}' is not valid YAML{where}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config: '{p}' must hold a mapping of settings, not {type(data).__name__}")
+        raise _error(f"config: '{_path(p)}' must hold a mapping of settings, not {type(data).__name__}")
     if "data" in data and isinstance(data["data"], str):
         data["data"] = {"name": data["data"]}
     return data
@@ -304,9 +398,10 @@ def preset_names() -> list:
 
 
 def preset(name: str) -> dict:
-    f = resources.files("gankit.configs").joinpath(f"{name}.yaml")
-    if not f.is_file():
+    """The settings of the shipped preset ``name`` ({} when there is none of that name)."""
+    if name not in preset_names():  # a name, never a path to somewhere else
         return {}
+    f = resources.files("gankit.configs").joinpath(f"{name}.yaml")
     return read_yaml(Path(str(f)))
 
 
@@ -332,7 +427,7 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
             if not user:
                 from .gans import GANS
 
-                GANS.get(s)  # raises 'unknown GAN ... did you mean'
+                _lookup(GANS, s, "gan")  # raises 'unknown GAN ... did you mean'
             user.setdefault("gan", s)
     if isinstance(user.get("data"), str):
         user["data"] = {"name": user["data"]}
@@ -343,10 +438,10 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
         user = deep_merge(user, _nest(k, v))
     gan_name = user.get("gan", Config.gan)
     if not isinstance(gan_name, str):
-        raise ConfigError(f"config: gan must be a string, got {gan_name!r}")
+        raise _error(f"config: gan must be a string, got {_show(gan_name)}")
     from .gans import GANS
 
-    gan_cls = GANS.get(gan_name)
+    gan_cls = _lookup(GANS, gan_name, "gan")
     merged = deep_merge(preset(gan_name), user)
     model = merged.pop("model", {}) or {}
     optim = merged.pop("optim", {}) or {}
@@ -354,13 +449,40 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
     cfg.model = dataclasses.asdict(build_dataclass(gan_cls.Params, model, "model."))
     groups = gan_cls.optim_group_names
     if not isinstance(optim, dict):
-        raise ConfigError(f"config: optim must be a mapping of optimiser groups ({', '.join(groups)}), got {optim!r}")
+        raise _error(f"config: optim must be a mapping of optimiser groups ({', '.join(groups)}), got {_show(optim)}")
     for g in optim:
         if g not in groups:
-            raise ConfigError(f"config: unknown optimiser group 'optim.{g}'{nearest(g, groups)} (valid: {', '.join(groups)})")
+            raise _error(f"config: unknown optimiser group 'optim.{_key(g)}'{_near(g, groups)} (valid: {', '.join(groups)})")
     cfg.optim = {g: build_dataclass(OptimConfig, optim.get(g, {}) or {}, f"optim.{g}.") for g in groups}
-    gan_cls.validate(cfg)
+    _check_names(cfg)
+    try:
+        gan_cls.validate(cfg)  # the GAN's own cross-field checks
+    except ConfigError as e:  # their messages keep the one-line contract too
+        msg = str(e)
+        if len(msg) > MAX_MESSAGE or _one_line(msg) != msg:
+            raise _error(msg) from None
+        raise
     return cfg
+
+
+def _lookup(registry, name, key: str):
+    """``registry.get(name)`` for a name the user gave as ``key``; an unknown name is a one-line ConfigError."""
+    if isinstance(name, str) and name in registry:
+        return registry.get(name)
+    names = registry.names()
+    raise _error(_with_choices(f"config: {_key(key)}: unknown {registry.kind} {_show(name)}{_near(name, names)} (valid: ",
+                               names))
+
+
+def _check_names(cfg: Config) -> None:
+    """The objective and penalties are registered names (checked here, before a GAN looks them up)."""
+    from .objectives import OBJECTIVES
+    from .penalties import PENALTIES
+
+    if cfg.objective is not None:
+        _lookup(OBJECTIVES, cfg.objective, "objective")
+    for name in cfg.penalties:
+        _lookup(PENALTIES, name, "penalties")
 
 
 def _nest(key: str, value) -> dict:
@@ -378,7 +500,7 @@ def load_run_config(run_dir) -> Config:
     """The resolved config stored in a run directory."""
     p = Path(run_dir) / "config.yaml"
     if not p.is_file():
-        raise ConfigError(f"'{run_dir}' is not a gankit run directory (no config.yaml)")
+        raise _error(f"'{_path(run_dir)}' is not a gankit run directory (no config.yaml)")
     return resolve(read_yaml(p))
 
 
