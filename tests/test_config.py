@@ -159,3 +159,85 @@ def test_huge_integers_are_shown_by_their_size():
     assert "steps" in msg and "5001-digit integer" in msg, msg
     msg = _one_line_error(resolve, {"gan": "gan", "train": {"amp": [10**5000]}})
     assert "train.amp" in msg and "digit integer" in msg, msg
+
+
+def _laughs(levels: int = 9) -> str:
+    """The 'billion laughs' YAML: level i is a list of 9 aliases of level i-1 (9**levels strings)."""
+    names = "abcdefghijklmnop"
+    lines = [f"{names[0]}: &{names[0]} [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"{names[i]}: &{names[i]} [" + ", ".join(f"*{names[i - 1]}" for _ in range(9)) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_in_a_file_is_refused_quickly(tmp_path):
+    import time
+
+    from gankit.config import read_yaml
+
+    f = tmp_path / "bomb.yaml"
+    f.write_text("gan: gan\nmodel:\n  " + _laughs().replace("\n", "\n  "))
+    t = time.perf_counter()
+    for fn in (read_yaml, resolve):
+        msg = _one_line_error(fn, str(f))
+        assert "bomb.yaml" in msg and "too large a structure (YAML aliases)" in msg, msg
+    assert time.perf_counter() - t < 5
+
+
+@pytest.mark.parametrize("value", [
+    "{" + _laughs().strip().replace("\n", ", ") + "}",           # 72 aliases, 9**9 strings once expanded
+    "[" + ", ".join(["&a [x]"] + ["*a"] * 150) + "]",            # too many aliases
+    "&a [x, *a]",                                                # a list containing itself
+    "&a {k: *a}",
+    "&a {<<: *a}",                                               # a merge key of itself
+])
+def test_yaml_alias_bomb_in_an_override_is_refused(value):
+    for fn in (lambda: parse_override("model.x=" + value), lambda: resolve("gan", ["model.x=" + value])):
+        msg = _one_line_error(fn)
+        assert "model.x" in msg and "too large a structure (YAML aliases)" in msg, msg
+
+
+def test_yaml_limits_leave_ordinary_aliases_and_nesting_alone(tmp_path):
+    f = tmp_path / "shared.yaml"
+    f.write_text("gan: gan\noptim:\n  g: &o {lr: 1.0e-3, betas: [0.5, 0.9]}\n  d: *o\n")
+    cfg = resolve(str(f))
+    assert cfg.optim["g"] == cfg.optim["d"] and cfg.optim["d"].lr == 1e-3
+
+
+@pytest.mark.parametrize("text, words", [
+    ("steps: " + "[" * 200 + "]" * 200, ["nested too deeply"]),  # was RecursionError
+    ("steps: " + "1" * 5000, ["not valid YAML at line 1"]),      # was ValueError (int_max_str_digits)
+    ("steps: 2020-13-45", ["not valid YAML at line 1"]),         # was ValueError (month 13)
+    ("x: !!python/object:os.system ls", ["not valid YAML at line 1"]),
+])
+def test_yaml_that_python_cannot_build_is_one_config_error(tmp_path, text, words):
+    f = tmp_path / "odd.yaml"
+    f.write_text(text)
+    msg = _one_line_error(resolve, str(f))
+    for w in ["odd.yaml"] + words:
+        assert w in msg, msg
+    # the same values as overrides are strings (YAML failed) or refused by the same limits
+    _one_line_error(resolve, "gan", [text.replace(": ", "=", 1)])
+
+
+def test_config_file_size_is_capped(tmp_path):
+    f = tmp_path / "big.yaml"
+    f.write_text("gan: gan\n" + "#" * (2 << 20) + "\n")
+    msg = _one_line_error(resolve, str(f))
+    assert "big.yaml" in msg and "MB" in msg
+
+
+def test_python_values_are_bounded_too():
+    shared = ["x"] * 10
+    for _ in range(6):
+        shared = [shared] * 10  # 10**7 leaves, few objects
+    msg = _one_line_error(resolve, "gan", model={"x": shared})
+    assert "model" in msg and "too large a structure" in msg
+    loop: list = []
+    loop.append(loop)
+    assert "contains itself" in _one_line_error(resolve, {"gan": "gan", "train": {"amp": loop}})
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node = node.setdefault("k", {})
+    assert "nested too deeply" in _one_line_error(resolve, {"gan": "gan", "model": deep})

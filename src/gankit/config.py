@@ -355,16 +355,143 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------- YAML
+MAX_FILE_BYTES = 1 << 20  # a config file (or one KEY=VALUE) larger than this is refused before parsing
+MAX_ALIASES = 100         # YAML aliases (*name) per document
+MAX_VALUES = 10_000       # values in a loaded document, counted with every alias expanded
+MAX_DEPTH = 32            # levels of nesting
+
+
+class _Limit(yaml.YAMLError):
+    """A YAML text over one of the limits above; ``what`` completes 'config: <where> ...'."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+_BOMB = "expands to too large a structure (YAML aliases); "
+
+
+try:  # libyaml's scanner and parser when PyYAML has them (a 1 MB text in 0.02 s, not 10 s); nodes and values
+    from yaml._yaml import CParser  # are still made in Python, by _Loader below, within its limits
+
+    class _SafeBase(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _SafeBase = yaml.SafeLoader
+
+
+class _Loader(_SafeBase):
+    """``yaml.SafeLoader`` within limits, for every YAML text config.py reads (files and overrides).
+
+    An alias bomb ("billion laughs") is refused while it is composed: at most MAX_ALIASES aliases, none
+    inside its own anchor (a structure containing itself), at most MAX_VALUES nodes and MAX_DEPTH levels;
+    what is left (fewer aliases that still multiply) is counted by :func:`_check_tree` on the loaded
+    value. A value
+    the constructors refuse (a 5000-digit integer, the date 2020-13-45) is a YAML error at its line.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases = 0
+        self._nodes = 0
+        self._depth = 0
+        self._open: set = set()  # anchors of the nodes being composed
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Limit(_BOMB + f"more than {MAX_ALIASES} aliases")
+            if event.anchor in self._open:
+                raise _Limit(_BOMB + f"*{_key(event.anchor, 30)} is inside its own anchor, so it contains itself")
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        self._nodes += 1
+        if self._nodes > MAX_VALUES:  # stops reading a huge text early
+            raise _Limit(f"holds more than {MAX_VALUES} values")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Limit(f"is nested too deeply (more than {MAX_DEPTH} levels)")
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the value {_show(node.value)}", node.start_mark) from None
+
+
+def _check_tree(value, where: str, from_yaml: bool = False) -> None:
+    """Refuse a value holding more than MAX_VALUES values (counting every repeat of a shared part, as
+    YAML aliases give), nested deeper than MAX_DEPTH, or containing itself; stops as soon as it knows."""
+    why = _BOMB if from_yaml else "expands to too large a structure; "
+    budget = MAX_VALUES
+    on_path: set = set()  # ids of the containers enclosing the one being looked at
+    leave = object()
+    stack = [(value, 1)]
+    while stack:
+        x, depth = stack.pop()
+        if x is leave:
+            on_path.discard(depth)
+            continue
+        budget -= 1
+        if not isinstance(x, (dict, list, tuple, set, frozenset)):
+            continue
+        if id(x) in on_path:
+            raise _error(f"config: {where} {why}it contains itself")
+        if depth > MAX_DEPTH:
+            raise _error(f"config: {where} is nested too deeply (more than {MAX_DEPTH} levels)")
+        n = len(x) * (2 if isinstance(x, dict) else 1)
+        if n > budget:
+            raise _error(f"config: {where} {why}more than {MAX_VALUES} values")
+        on_path.add(id(x))
+        stack.append((leave, id(x)))
+        stack.extend((c, depth + 1) for c in ([*x.keys(), *x.values()] if isinstance(x, dict) else x))
+    if budget < 0:
+        raise _error(f"config: {where} {why}more than {MAX_VALUES} values")
+
+
+def _load_yaml(text: str, where: str):
+    """``text`` parsed by :class:`_Loader` and checked by :func:`_check_tree`. Over a limit: ConfigError
+    naming ``where``; not YAML: ``yaml.YAMLError`` (the caller words it)."""
+    try:
+        value = yaml.load(text, Loader=_Loader)
+    except _Limit as e:
+        raise _error(f"config: {where} {e.what}") from None
+    except (ValueError, OverflowError, TypeError) as e:  # a constructor outside construct_object
+        raise yaml.YAMLError(str(e)) from None
+    _check_tree(value, where, from_yaml=True)
+    return value
+
+
 def parse_override(item: str) -> dict:
     """``a.b=VALUE`` -> ``{'a': {'b': VALUE}}``; VALUE is parsed as YAML (numbers, lists, null)."""
+    if not isinstance(item, str):
+        raise _error(f"config: an override must be a string KEY=VALUE, got {_show(item)}")
     if "=" not in item:
         raise _error(f"config: override {_show(item)} must look like KEY=VALUE (e.g. steps=3000)")
+    if len(item) > MAX_FILE_BYTES:
+        raise _error(f"config: override {_show(item)} is longer than {MAX_FILE_BYTES} characters")
     key, raw = item.split("=", 1)
     key = SHORTHANDS.get(key.strip(), key.strip())
     if not key:
         raise _error(f"config: override {_show(item)} has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_yaml(raw, _key(key)) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     if isinstance(value, (int, float)) and not isinstance(value, bool) and key in ("out", "data.root", "data.name", "gan"):
@@ -373,19 +500,28 @@ def parse_override(item: str) -> dict:
 
 
 def read_yaml(path) -> dict:
+    """The mapping in the YAML file ``path`` (``data: NAME`` is short for ``data: {name: NAME}``)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        with open(p, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise _error(f"config: file '{_path(p)}' does not exist") from None
     except OSError as e:
         raise _error(f"config: cannot read '{_path(p)}': {e.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _error(f"config: '{_path(p)}' is larger than {MAX_FILE_BYTES // 2**20} MB; a config file is small")
+    text = raw.decode("utf-8")
     try:
-        data = yaml.safe_load(text) or {}
+        data = _load_yaml(text, f"'{_path(p)}'")
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise _error(f"config: '{_path(p)}' is not valid YAML{where}") from None
+        problem = getattr(e, "problem", None)
+        why = f": {_clip(_one_line(problem), 80)}" if isinstance(problem, str) else ""
+        raise _error(f"config: '{_path(p)}' is not valid YAML{where}{why}") from None
+    if data is None:  # an empty file
+        data = {}
     if not isinstance(data, dict):
         raise _error(f"config: '{_path(p)}' must hold a mapping of settings, not {type(data).__name__}")
     if "data" in data and isinstance(data["data"], str):
@@ -415,6 +551,7 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
     if isinstance(source, Config):
         user = source.to_dict()
     elif isinstance(source, dict):
+        _check_tree(source, "the given mapping")
         user = copy.deepcopy(source)
     elif source is None:
         user = {}
@@ -434,6 +571,7 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
     for item in overrides:
         user = deep_merge(user, parse_override(item))
     for k, v in kw.items():
+        _check_tree(v, _key(k))
         k = SHORTHANDS.get(k, k)
         user = deep_merge(user, _nest(k, v))
     gan_name = user.get("gan", Config.gan)
