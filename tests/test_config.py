@@ -241,3 +241,28 @@ def test_python_values_are_bounded_too():
     for _ in range(5000):
         node = node.setdefault("k", {})
     assert "nested too deeply" in _one_line_error(resolve, {"gan": "gan", "model": deep})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_config_error(tmp_path):
+    f = tmp_path / "latin.yaml"
+    f.write_bytes(b"\xff\xfe\x00gan: gan")
+    msg = _one_line_error(resolve, str(f))
+    assert "latin.yaml" in msg and "not UTF-8" in msg, msg
+    g = tmp_path / "bom.yaml"
+    g.write_bytes("\ufeffgan: gan\nsteps: 3\n".encode("utf-8"))  # a byte-order mark is fine
+    assert resolve(str(g)).steps == 3
+
+
+def test_a_config_path_that_is_a_directory_is_one_config_error(tmp_path):
+    d = tmp_path / "my\nconfigs.yaml"  # a line break in the name, too
+    d.mkdir()
+    msg = _one_line_error(resolve, str(d))
+    assert "my\\nconfigs.yaml" in msg and "is a directory, not a YAML file" in msg, msg
+
+
+def test_run_config_that_is_not_utf8(tmp_path):
+    from gankit.config import load_run_config, recorded_hash
+
+    (tmp_path / "config.yaml").write_bytes(b"# gankit 1 hash 0123456789abcdef\n\xff\xfe junk\n")
+    assert recorded_hash(tmp_path) == "0123456789abcdef"
+    assert "not UTF-8" in _one_line_error(load_run_config, tmp_path)

@@ -507,11 +507,17 @@ def read_yaml(path) -> dict:
             raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise _error(f"config: file '{_path(p)}' does not exist") from None
+    except IsADirectoryError:
+        raise _error(f"config: '{_path(p)}' is a directory, not a YAML file") from None
     except OSError as e:
         raise _error(f"config: cannot read '{_path(p)}': {e.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise _error(f"config: '{_path(p)}' is larger than {MAX_FILE_BYTES // 2**20} MB; a config file is small")
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark is allowed
+    except UnicodeDecodeError as e:
+        raise _error(f"config: '{_path(p)}' is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                     "save it as UTF-8") from None
     try:
         data = _load_yaml(text, f"'{_path(p)}'")
     except yaml.YAMLError as e:
@@ -648,7 +654,8 @@ def recorded_hash(run_dir) -> Optional[str]:
     would change it)."""
     p = Path(run_dir) / "config.yaml"
     try:
-        first = p.read_text().splitlines()[0]
+        with open(p, "rb") as f:  # only the first line, whatever the rest holds (not even UTF-8)
+            first = f.readline(1000).decode("utf-8", "replace").splitlines()[0]
     except (OSError, IndexError):
         return None
     m = re.search(r"hash ([0-9a-f]{16})", first)
