@@ -48,9 +48,17 @@ def _flatten(x, prefix=""):
     return {prefix: x}
 
 
+def _complete(step=1, **over):
+    """The smallest state ``ckpt.load`` accepts: every key Trainer.state_dict writes."""
+    state = {"step": step, "config": "gan: gan\n", "config_hash": "0123456789abcdef", "data_info": {"kind": "toy"},
+             "gan": {"G.w": torch.ones(3)}, "optim": {}, "sched": {}, "loader": {}, "rng": {}}
+    state.update(over)
+    return state
+
+
 def test_atomic_write_survives_a_crash_mid_write(tmp_path, monkeypatch):
     target = tmp_path / "step-00000001.pt"
-    ckpt.save({"step": 1, "w": torch.ones(3)}, target)
+    ckpt.save(_complete(1, w=torch.ones(3)), target)
 
     def crash(obj, f):
         f.write(b"partial garbage")
@@ -159,3 +167,167 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     state = ckpt.load(files[-1])
     assert all(torch.isfinite(v).all() for v in state["gan"].values() if v.is_floating_point())
     assert '"diverged"' in (tmp_path / "nan" / "run.json").read_text()
+
+
+# ------------------------------------------------------------------ unsafe, corrupt and forged files
+class _Opens:
+    """Unpickling this would create ``marker`` (via open())."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+class _Runs:
+    """Unpickling this would run a shell command creating ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def _unsafe_message(path, names):
+    return (f"checkpoint '{path}' holds arbitrary Python objects ({names}); gankit refuses to unpickle them "
+            f"(torch.load weights_only=True) — load only checkpoints you trust")
+
+
+_OPEN = f"{open.__module__}.open"            # io.open
+_SYSTEM = f"{os.system.__module__}.system"   # posix.system
+
+
+def _write_zip(obj, path):
+    torch.save({"format": ckpt.FORMAT, "step": 4, "x": obj}, path)
+
+
+def _write_plain(obj, path):
+    import pickle
+
+    with open(path, "wb") as f:
+        pickle.dump({"format": ckpt.FORMAT, "step": 4, "x": obj}, f)
+
+
+def _write_legacy(obj, path):
+    torch.save({"format": ckpt.FORMAT, "step": 4, "w": torch.ones(2), "x": obj}, path,
+               _use_new_zipfile_serialization=False)
+
+
+@pytest.mark.parametrize("writer", [_write_zip, _write_plain, _write_legacy])
+@pytest.mark.parametrize("cls, name", [(_Opens, _OPEN), (_Runs, _SYSTEM)], ids=["open", "os.system"])
+@pytest.mark.parametrize("torch_says", [None, "weights only load failed: some global is not allowed"],
+                         ids=["torch-wording", "other-wording"])
+def test_unsafe_pickles_are_refused_unrun_and_named(tmp_path, monkeypatch, writer, cls, name, torch_says):
+    marker = tmp_path / "marker"
+    bad = tmp_path / "step-00000004.pt"
+    writer(cls(marker), bad)
+    if torch_says:  # the verdict must come from the pickle itself, whatever torch's wording
+        def refuse(*a, **k):
+            raise RuntimeError(torch_says)
+        monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(CheckpointError) as e:
+        ckpt.load(bad)
+    assert str(e.value) == _unsafe_message(bad, name)
+    assert not marker.exists(), "loading the checkpoint ran code from its pickle"
+
+
+def test_unsafe_globals_behind_stack_global_and_memo_are_found(tmp_path):
+    """A hand-made protocol-4 pickle naming its globals by STACK_GLOBAL, re-using memoised strings."""
+    def s(text):
+        b = text.encode()
+        return b"\x8c" + bytes([len(b)]) + b + b"\x94"  # SHORT_BINUNICODE + MEMOIZE
+
+    body = (s("builtins") + s("getattr") + b"\x93\x94"           # memo 0, 1, 2: builtins.getattr
+            + b"h\x00" + s("exec") + b"\x93\x94"                 # BINGET 0 'builtins', 'exec' -> builtins.exec
+            + s("os") + s("remove") + b"\x93\x94"                # os.remove
+            + s("shutil") + s("rmtree") + b"\x93"                # shutil.rmtree
+            + b"\x86\x86\x86.")                                  # TUPLE2 x3, STOP
+    bad = tmp_path / "handmade.pt"
+    bad.write_bytes(b"\x80\x04" + body)
+    with pytest.raises(CheckpointError) as e:
+        ckpt.load(bad)
+    assert str(e.value) == _unsafe_message(bad, "builtins.getattr, builtins.exec, os.remove and 1 more")
+
+
+def test_safe_globals_only_means_corrupt_not_unsafe(tmp_path, monkeypatch):
+    good = tmp_path / "step-00000001.pt"
+    ckpt.save(_complete(), good)
+
+    def fails(*a, **k):
+        raise RuntimeError("unsupported global something\n" + "quite long explanation " * 40)
+
+    monkeypatch.setattr(torch, "load", fails)
+    with pytest.raises(CheckpointError) as e:
+        ckpt.load(good)
+    msg = str(e.value)
+    assert msg.startswith(f"checkpoint '{good}' is unreadable or corrupt (unsupported global something quite long")
+    assert msg.endswith("…)") and "\n" not in msg and len(msg) <= 300
+    words = msg[len(f"checkpoint '{good}' is unreadable or corrupt ("):-2].split()
+    assert words[-1] in ("long", "explanation", "quite"), "cut in the middle of a word"
+
+
+def _corrupt_files(tmp_path):
+    good = tmp_path / "good.pt"
+    ckpt.save(_complete(), good)
+    data = good.read_bytes()
+    files = {"truncated-zip": data[: len(data) // 2], "random-bytes": os.urandom(4096),
+             "zip-without-pickle": data[:30] + b"\x00" * 200, "empty": b"", "text": b"hello world\n" * 50}
+    for name, blob in files.items():
+        (tmp_path / name).write_bytes(blob)
+    return [tmp_path / n for n in files]
+
+
+def test_corrupt_files_give_one_short_line(tmp_path):
+    torch.manual_seed(0)
+    for bad in _corrupt_files(tmp_path):
+        with pytest.raises(CheckpointError) as e:
+            ckpt.load(bad)
+        msg = str(e.value)
+        assert msg.startswith(f"checkpoint '{bad}' is unreadable or corrupt ("), msg
+        assert msg.endswith(")") and "\n" not in msg and len(msg) <= 300, msg
+        assert "\x1b" not in msg
+
+
+@pytest.mark.parametrize("state, expected", [
+    ({"step": 4}, "is missing 'config', 'config_hash', 'data_info', 'gan', 'optim', 'sched', 'loader', 'rng' "
+                  "(not a complete gankit checkpoint)"),
+    ("no-gan", "is missing 'gan' (not a complete gankit checkpoint)"),
+    ("no-rng", "is missing 'rng' (not a complete gankit checkpoint)"),
+    (_complete(step="4"), "has a bad 'step' (expected an integer >= 0, got str '4'; not a complete gankit checkpoint)"),
+    (_complete(step=-1), "has a bad 'step' (expected an integer >= 0, got int -1; not a complete gankit checkpoint)"),
+    (_complete(step=True), "has a bad 'step' (expected an integer >= 0, got bool True; not a complete gankit "
+                           "checkpoint)"),
+    (_complete(gan=[torch.ones(1)]), "has a bad 'gan' (expected a dict of tensors, got list; not a complete gankit "
+                                     "checkpoint)"),
+    (_complete(gan={"G.w": torch.ones(1), "k": 0.5}), "has a bad 'gan' (expected a dict of tensors, got a dict "
+                                                      "whose entry 'k' is float; not a complete gankit checkpoint)"),
+    (_complete(config_hash=7), "has a bad 'config_hash' (expected a string, got int 7; not a complete gankit "
+                               "checkpoint)"),
+    (_complete(data_info="toy"), "has a bad 'data_info' (expected a dict, got str 'toy'; not a complete gankit "
+                                 "checkpoint)"),
+    (_complete(optim=None), "has a bad 'optim' (expected a dict, got NoneType; not a complete gankit checkpoint)"),
+])
+def test_forged_checkpoints_are_refused_with_the_key(tmp_path, state, expected):
+    if state == "no-gan":
+        state = {k: v for k, v in _complete().items() if k != "gan"}
+    elif state == "no-rng":
+        state = {k: v for k, v in _complete().items() if k != "rng"}
+    bad = tmp_path / "step-00000004.pt"
+    ckpt.save(state, bad)
+    with pytest.raises(CheckpointError) as e:
+        ckpt.load(bad, expected_hash="0123456789abcdef")
+    assert str(e.value) == f"checkpoint '{bad}' {expected}"
+    ckpt.save(_complete(), bad)
+    assert ckpt.load(bad, expected_hash="0123456789abcdef")["step"] == 1
+
+
+def test_forged_checkpoint_in_a_run_gives_checkpoint_error_on_sample_and_resume(tmp_path):
+    run = gankit.train("gan", *TINY, "steps=4", "train.checkpoint_every=2", out=str(tmp_path / "r"))
+    newest = ckpt.list_checkpoints(run.dir / "checkpoints")[-1]
+    torch.save({"format": ckpt.FORMAT, "step": 4, "config_hash": run.config.hash}, newest)
+    with pytest.raises(CheckpointError, match="is missing 'config', 'data_info', 'gan'"):
+        gankit.load_run(run.dir)
+    with pytest.raises(CheckpointError, match="is missing 'config', 'data_info', 'gan'"):
+        gankit.train(resume=str(run.dir))
