@@ -266,3 +266,39 @@ def test_run_config_that_is_not_utf8(tmp_path):
     (tmp_path / "config.yaml").write_bytes(b"# gankit 1 hash 0123456789abcdef\n\xff\xfe junk\n")
     assert recorded_hash(tmp_path) == "0123456789abcdef"
     assert "not UTF-8" in _one_line_error(load_run_config, tmp_path)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("optim.g.lr=.inf", "optim.g.lr"),
+    ("optim.g.lr=-.inf", "optim.g.lr"),
+    ("optim.g.lr=1e400", "optim.g.lr"),            # YAML 1.1: a string; float('1e400') is inf
+    ("optim.d.weight_decay=.nan", "optim.d.weight_decay"),
+    ("penalties.gp=.nan", "penalties.gp"),           # Dict[str, float]
+    ("penalties.gp=.inf", "penalties.gp"),
+    ("train.ema=.nan", "train.ema"),                 # Optional[float]
+    ("optim.g.betas=[.nan, 0.9]", "optim.g.betas[0]"),  # Tuple[float, float]
+    ("model.d_clip=.inf", "model.d_clip"),           # a float in a GAN's Params
+    (f"model.d_clip={10**400}", "model.d_clip"),     # an int too large for a float
+])
+def test_float_settings_must_be_finite(override, key):
+    msg = _one_line_error(resolve, "wgan-gp", [override])
+    assert key in msg and "finite" in msg, msg
+
+
+@pytest.mark.parametrize("betas, key, words", [
+    ("[1.5, 0.9]", "optim.g.betas[0]", "< 1"),
+    ("[0.5, -0.1]", "optim.g.betas[1]", "≥ 0"),
+    ("[0.5, 1.0]", "optim.g.betas[1]", "< 1"),
+    ("[.nan, 0.9]", "optim.g.betas[0]", "finite"),
+])
+def test_adam_betas_are_in_0_1(betas, key, words):
+    msg = _one_line_error(resolve, "gan", [f"optim.g.betas={betas}"])
+    assert key in msg and words in msg, msg
+    assert resolve("gan", ["optim.g.betas=[0, 0.999]"]).optim["g"].betas == (0.0, 0.999)
+
+
+def test_float_params_of_every_gan_are_finite():
+    msg = _one_line_error(resolve, "began", ["model.gamma=.nan"])
+    assert "model.gamma" in msg and "finite" in msg
+    msg = _one_line_error(resolve, "sngan", ["model.d_slope=-.inf"])
+    assert "model.d_slope" in msg

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import reprlib
 import typing
@@ -159,7 +160,7 @@ class OptimConfig:
 
     name: Literal["adam", "rmsprop", "sgd"] = "adam"
     lr: float = field(default=2e-4, metadata=_rng(0.0, lo_open=True))
-    betas: Tuple[float, float] = (0.5, 0.999)
+    betas: Tuple[float, float] = field(default=(0.5, 0.999), metadata=_rng(0.0, 1.0, hi_open=True))
     momentum: float = field(default=0.0, metadata=_rng(0.0, 1.0))
     alpha: float = field(default=0.99, metadata=_rng(0.0, 1.0))
     eps: float = field(default=1e-8, metadata=_rng(0.0, lo_open=True))
@@ -280,7 +281,7 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad()
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(_coerce(v, a, f"{key}[{i}]", meta) for i, (v, a) in enumerate(zip(value, args)))
     if origin in (dict, Dict):
         _, vt = typing.get_args(tp)
         if not isinstance(value, dict):
@@ -296,11 +297,17 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad()
     elif tp is float:
+        given = value
         if isinstance(value, str) and _FLOAT.match(value.strip()):
-            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; float('1e400') is inf
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad()
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond the float range
+            value = math.inf
+        if not math.isfinite(value):  # every float setting: no NaN, no infinity
+            raise _error(f"config: {_key(key)} must be a finite number, got {_show(given)}")
     elif tp is str:
         if not isinstance(value, str):
             raise bad()
@@ -310,6 +317,10 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
 
 def _check_range(value, key, meta):
     if not meta or "range" not in meta or value is None:
+        return
+    if isinstance(value, tuple):  # the range of a tuple field holds for each element
+        for i, v in enumerate(value):
+            _check_range(v, f"{key}[{i}]", meta)
         return
     lo, hi, lo_open, hi_open = meta["range"]
     ok = True
