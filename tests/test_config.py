@@ -302,3 +302,57 @@ def test_float_params_of_every_gan_are_finite():
     assert "model.gamma" in msg and "finite" in msg
     msg = _one_line_error(resolve, "sngan", ["model.d_slope=-.inf"])
     assert "model.d_slope" in msg
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["train=5", "train.log_every=3"], "train"),       # was: train.* before train=5 silently dropped
+    (["train.log_every=3", "train=5"], "train"),
+    (["train.ema=0.9", "train=5"], "train"),
+    (["train=5", "train.ema=0.9"], "train"),
+    (["train.ema=0.9", "train=null"], "train"),
+    (["model=null"], "model"),                         # was: silently the preset's model
+    (["optim=0"], "optim"),                            # was: silently the preset's optimisers
+    (["optim.g=[]"], "optim.g"),
+    (["penalties=0"], "penalties"),
+])
+def test_a_section_set_to_a_single_value_conflicts_in_any_order(overrides, key):
+    msg = _one_line_error(resolve, "gan", overrides)
+    assert f"'{key}' is a section of settings ({key}.KEY=VALUE); it cannot be set to" in msg, msg
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["steps=5", "steps.x=3"], "steps"),
+    (["steps.x=3"], "steps"),
+    (["train.ema.x=1"], "train.ema"),                  # null in the defaults, a mapping now
+])
+def test_a_single_setting_given_settings_under_it_conflicts(overrides, key):
+    msg = _one_line_error(resolve, "gan", overrides)
+    assert f"'{key}' is a single setting, not a section" in msg, msg
+
+
+def test_merge_conflict_between_layers(tmp_path):
+    f = tmp_path / "five.yaml"
+    f.write_text("gan: gan\ntrain: 5\n")
+    assert "'train' is a section of settings" in _one_line_error(resolve, str(f))
+    g = tmp_path / "ok.yaml"
+    g.write_text("gan: gan\ntrain: {ema: 0.9}\n")
+    assert "'train' is a section" in _one_line_error(resolve, str(g), ["train=5"])
+    assert "'train' is a section" in _one_line_error(resolve, str(g), train=5)
+    assert "'train' is a section" in _one_line_error(resolve, {"gan": "gan", "train": 5})
+    assert "'data' is a section" in _one_line_error(resolve, {"gan": "gan", "data": 5}, ["data.resolution=32"])
+    assert "'model.hidden'" in _one_line_error(resolve, "gan", ["model.hidden=8", "model.hidden.x=1"])
+
+
+def test_what_still_merges(tmp_path):
+    assert resolve("dcgan", ["data=mnist", "data.resolution=32"]).data.name == "mnist"
+    assert resolve("gan", ["data.resolution=32", "data=grid25"]).data.resolution == 32
+    assert resolve("wgan-gp", ["penalties.gp=10"]).penalties == {"gp": 10.0}
+    assert resolve("wgan", ["model.d_clip=null"]).model["d_clip"] is None
+    cfg = resolve("gan", ["train.ema=0.9", "train.log_every=3"], train={"n_critic": 2}, data={"name": "grid25"})
+    assert (cfg.train.ema, cfg.train.log_every, cfg.train.n_critic, cfg.data.name) == (0.9, 3, 2, "grid25")
+    f = tmp_path / "short.yaml"
+    f.write_text("gan: dcgan\ndata: fashion-mnist\n")  # data: NAME is short for data: {name: NAME}
+    cfg = resolve(str(f), ["data.resolution=32"])
+    assert cfg.data.name == "fashion-mnist" and cfg.data.resolution == 32
+    assert resolve({"gan": "gan", "data": "grid25"}).data.name == "grid25"
+    assert resolve(resolve("dcgan", ["steps=3"])).steps == 3

@@ -356,14 +356,80 @@ def build_dataclass(cls, values: dict, prefix: str = ""):
 
 
 # --------------------------------------------------------------------- merging
-def deep_merge(base: dict, update: dict) -> dict:
-    out = copy.deepcopy(base)
+def deep_merge(base: dict, update: dict, _at: str = "") -> dict:
+    """``update`` laid over (a copy of) ``base``, mappings merged key by key.
+
+    A key that is a mapping on one side and a single value (null included) on the other is a
+    ConfigError naming it: one layer must not silently drop the other's settings (``train=5`` after
+    ``train.ema=0.9``, or before it).
+    """
+    out = _copy(base)
     for k, v in update.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
+        key = _at + _name(k)
+        if k in out and isinstance(out[k], dict) != isinstance(v, dict):
+            raise _conflict(key, out[k], v)
+        out[k] = deep_merge(out.get(k, {}), v, key + ".") if isinstance(v, dict) else _copy(v)
     return out
+
+
+def _copy(x):
+    """A copy of the containers of ``x`` (dicts, lists); other values are shared (they are only read)."""
+    if isinstance(x, dict):
+        return {k: _copy(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_copy(v) for v in x]
+    return x
+
+
+def _conflict(key: str, old, new) -> ConfigError:
+    scalar, mapping = (new, old) if isinstance(old, dict) else (old, new)
+    kind = _schema_kind(key)
+    k = _key(key)
+    if kind == "section":
+        return _error(f"config: '{k}' is a section of settings ({k}.KEY=VALUE); it cannot be set to {_show(scalar)}")
+    if kind == "setting":
+        return _error(f"config: '{k}' is a single setting, not a section; it cannot be set to {_show(mapping)}")
+    return _error(f"config: '{k}' is set both to {_show(scalar)} and to settings under it {_show(mapping)}; "
+                  "it can only be one of them")
+
+
+def _schema_kind(key: str) -> Optional[str]:
+    """What the dotted ``key`` is in the schema: 'section' (a mapping of settings), 'setting' (one value),
+    or None when the schema does not say (an unknown key, or ``model.*``, which the GAN's Params define)."""
+    tp: Any = Config
+    for part in key.split("."):
+        tp = _unwrap_optional(tp)
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if part not in hints:
+                return None
+            tp = hints[part]
+        elif typing.get_origin(tp) in (dict, Dict):
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap_optional(tp)
+    if tp is Any:
+        return None
+    return "section" if dataclasses.is_dataclass(tp) or typing.get_origin(tp) in (dict, Dict) else "setting"
+
+
+def _unwrap_optional(tp):
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _defaults(gan_cls) -> dict:
+    """The bottom layer: every setting's default (``model`` from the GAN's Params, ``optim`` with its
+    groups), so that a single value given for a section, or settings under a single value, conflict
+    whatever the preset holds."""
+    d = Config().to_dict()
+    d["model"] = dataclasses.asdict(gan_cls.Params())
+    d["optim"] = {g: dataclasses.asdict(OptimConfig()) for g in gan_cls.optim_group_names}
+    return d
 
 
 # ----------------------------------------------------------------------- YAML
@@ -498,13 +564,17 @@ def parse_override(item: str) -> dict:
     if len(item) > MAX_FILE_BYTES:
         raise _error(f"config: override {_show(item)} is longer than {MAX_FILE_BYTES} characters")
     key, raw = item.split("=", 1)
-    key = SHORTHANDS.get(key.strip(), key.strip())
+    key = key.strip()
     if not key:
         raise _error(f"config: override {_show(item)} has an empty key")
+    if "" in key.split("."):
+        raise _error(f"config: override key '{_key(key)}' has an empty part (use KEY.SUBKEY=VALUE)")
     try:
         value = _load_yaml(raw, _key(key)) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if not isinstance(value, dict):  # data=mnist is data.name=mnist; data={...} is the section
+        key = SHORTHANDS.get(key, key)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and key in ("out", "data.root", "data.name", "gan"):
         value = raw  # paths and names stay strings even if they look like numbers
     return _nest(key, value)
@@ -569,12 +639,12 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
         user = source.to_dict()
     elif isinstance(source, dict):
         _check_tree(source, "the given mapping")
-        user = copy.deepcopy(source)
+        user = _copy(source)
     elif source is None:
         user = {}
     else:
         s = str(source)
-        if s.endswith((".yaml", ".yml")) or Path(s).is_file():
+        if s.endswith((".yaml", ".yml")) or _is_file(s):
             user = read_yaml(s)
         else:
             user = preset(s)
@@ -589,7 +659,8 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
         user = deep_merge(user, parse_override(item))
     for k, v in kw.items():
         _check_tree(v, _key(k))
-        k = SHORTHANDS.get(k, k)
+        if not isinstance(v, dict):  # data='mnist' is data.name; data={...} is the section
+            k = SHORTHANDS.get(k, k)
         user = deep_merge(user, _nest(k, v))
     gan_name = user.get("gan", Config.gan)
     if not isinstance(gan_name, str):
@@ -597,18 +668,18 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
     from .gans import GANS
 
     gan_cls = _lookup(GANS, gan_name, "gan")
-    merged = deep_merge(preset(gan_name), user)
-    model = merged.pop("model", {}) or {}
-    optim = merged.pop("optim", {}) or {}
+    groups = gan_cls.optim_group_names
+    # the layers, later wins: the defaults, the GAN's preset, the user's (file, overrides, keywords)
+    merged = deep_merge(deep_merge(_defaults(gan_cls), preset(gan_name)), user)
+    model = merged.pop("model")  # mappings now: a single value there was a conflict in deep_merge
+    optim = merged.pop("optim")
     cfg = build_dataclass(Config, merged)
     cfg.model = dataclasses.asdict(build_dataclass(gan_cls.Params, model, "model."))
-    groups = gan_cls.optim_group_names
-    if not isinstance(optim, dict):
-        raise _error(f"config: optim must be a mapping of optimiser groups ({', '.join(groups)}), got {_show(optim)}")
     for g in optim:
         if g not in groups:
-            raise _error(f"config: unknown optimiser group 'optim.{_key(g)}'{_near(g, groups)} (valid: {', '.join(groups)})")
-    cfg.optim = {g: build_dataclass(OptimConfig, optim.get(g, {}) or {}, f"optim.{g}.") for g in groups}
+            raise _error(f"config: unknown optimiser group 'optim.{_key(_name(g))}'{_near(g, groups)} "
+                         f"(valid: {', '.join(groups)})")
+    cfg.optim = {g: build_dataclass(OptimConfig, optim[g], f"optim.{g}.") for g in groups}
     _check_names(cfg)
     try:
         gan_cls.validate(cfg)  # the GAN's own cross-field checks
@@ -638,6 +709,13 @@ def _check_names(cfg: Config) -> None:
         _lookup(OBJECTIVES, cfg.objective, "objective")
     for name in cfg.penalties:
         _lookup(PENALTIES, name, "penalties")
+
+
+def _is_file(s: str) -> bool:
+    try:
+        return Path(s).is_file()
+    except (OSError, ValueError):  # a name too long for a path, a NUL character
+        return False
 
 
 def _nest(key: str, value) -> dict:
