@@ -234,6 +234,22 @@ def test_remove_stale_temp_removes_only_temp_files(tmp_path):
     assert gio.remove_stale_temp(tmp_path / "missing") == []
 
 
+def test_remove_stale_temp_skips_what_it_cannot_remove(tmp_path, monkeypatch):
+    a, b = tmp_path / ".a.abcdefgh.tmp", tmp_path / ".b.abcdefgh.tmp"
+    a.write_bytes(b"")
+    b.write_bytes(b"")
+    real = os.unlink
+
+    def unlink(p, *args, **kw):
+        if str(p) == str(a):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real(p, *args, **kw)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert gio.remove_stale_temp(tmp_path) == [b]
+    assert a.exists() and not b.exists()
+
+
 _KILLED_CHILD = textwrap.dedent("""
     import os, signal, sys
     from gankit.io import atomic_write

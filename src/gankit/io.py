@@ -153,8 +153,9 @@ def remove_stale_temp(directory) -> List[Path]:
     Only regular files whose name matches :data:`TEMP_NAME` exactly are removed, in ``directory`` and
     every sub-directory; symbolic links (to files or directories) are neither followed nor removed.
     Call it only while no other process can be writing there (e.g. holding the run's lock): a temp
-    file of a write in progress looks the same as a stale one. A missing ``directory`` gives ``[]``;
-    a file that cannot be removed raises :class:`~gankit.errors.WriteError`.
+    file of a write in progress looks the same as a stale one. Best effort: a missing ``directory``
+    gives ``[]``; unreadable directories and files that cannot be removed (read-only file system, no
+    permission) are skipped and not returned; it never raises for them.
     """
     removed: List[Path] = []
     top = Path(directory)
@@ -167,10 +168,7 @@ def remove_stale_temp(directory) -> List[Path]:
                 if not stat.S_ISREG(os.lstat(p).st_mode):
                     continue
                 os.unlink(p)
-            except FileNotFoundError:
+            except OSError:  # gone meanwhile, or not removable (read-only file system, no permission): skip
                 continue
-            except OSError as e:
-                raise WriteError(f"cannot remove stale temp file '{p}': {os.strerror(e.errno) if e.errno else e}",
-                                 path=p) from e
             removed.append(p)
     return sorted(removed)
