@@ -46,7 +46,9 @@ def test_train_sample_eval_on_toy_data(tmp_path):
     assert not np.array_equal(x, np.load(tmp_path / "u.npy"))
     assert gk("sample", str(run), "--out", str(tmp_path / "s.png")).returncode == 0
 
-    r = gk("eval", str(run))
+    r = gk("eval", str(run))  # training wrote eval.json: kept unless asked
+    assert r.returncode == 2 and "--overwrite" in r.stderr, r.stderr
+    r = gk("eval", str(run), "--overwrite")
     assert r.returncode == 0, r.stderr
     result = json.loads((run / "eval.json").read_text())
     assert {"modes_captured", "high_quality_pct", "reverse_kl", "protocol"} <= set(result)

@@ -118,7 +118,7 @@ OK_CASES: List[Case] = [
     # 8, 10, 16, 19: sampling a healthy run
     Case("ok-sample-png", ["sample", "{A}", "--out", "x.png", "--n", "16"], needs=("A",)),
     Case("ok-sample-npy", ["sample", "{A}", "--out", "x.npy", "--n", "16"], needs=("A",)),
-    Case("ok-eval", ["eval", "{A_eval}", "--n", "200"], needs=("A",)),
+    Case("ok-eval", ["eval", "{A_eval}", "--n", "200", "--overwrite"], needs=("A",)),  # training wrote eval.json
     # 8, 11: resuming a finished run with more steps, as the error message advises
     Case("ok-resume-extend", ["train", "--resume", "{A_extend}", "steps=6", "--quiet"], needs=("A",)),
     # 15: --overwrite of an existing run directory
@@ -268,6 +268,7 @@ def test_user_error(suite, case):
         pytest.skip("CUDA is available here, so device=cuda is not a mistake")
     res = suite.result(case.id)
     assert_user_error(res, tuple(suite.fmt(m) for m in case.mention), case.any_of, case.suggest)
+    log_case("0", case.id, res)
     if case.id.startswith("unsafe-pickle"):
         assert not Path(suite.paths["evil_marker"]).exists(), \
             "loading the checkpoint executed code from its pickle (weights_only not enforced)"
@@ -279,6 +280,7 @@ def test_valid_command_succeeds(suite, case):
         pytest.skip("MNIST not found: set GANKIT_DATA or provide ../shared/data/mnist")
     res = suite.result(case.id)
     assert_ok(res)
+    log_case("0", case.id, res, expect="ok")
     cwd, ws = res.cwd, suite.ws
     if case.id == "ok-sample-png":
         assert (cwd / "x.png").stat().st_size > 0

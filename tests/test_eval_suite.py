@@ -226,7 +226,7 @@ def test_eval_cli_on_a_run_a_folder_and_real_data(tmp_path, mnist_root):
     for argv, msg in ((["eval", str(folder)], "--real mnist"),
                       (["eval", str(folder), "--real", "mnist", "--features", "inception", "--out",
                         str(tmp_path / "i.json")], "GANKIT_INCEPTION_WEIGHTS"),
-                      (["eval", str(tmp_path / "nope")], "not a directory"),
+                      (["eval", str(tmp_path / "nope")], "does not exist"),
                       (["eval"], "--real DATASET"),
                       (["eval", "--real", "mnist", "--metrics", "fdi"], "did you mean 'fid'"),
                       (["classifier", "cifar10"], "no reference classifier for dataset 'cifar10'"),

@@ -1,21 +1,25 @@
 """The ``gankit`` command line: list | train | sample | eval.
 
-A user mistake (bad config, missing data, bad path, corrupt checkpoint) prints one line starting
-with ``gankit: error:`` and exits with status 2; bugs still show their traceback.
+A user mistake (bad config, missing data, bad path, corrupt checkpoint) or a failing environment
+(disk full, read-only file system, out of memory) prints one line starting with ``gankit: error:``
+and exits with status 2; Ctrl-C exits with 130; bugs still show their traceback.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a Unix tool killed by a closed pipe reports
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of usage + message
-        self.exit(EXIT_USER_ERROR, f"gankit: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USER_ERROR, f"gankit: error: {_one_line(message)} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,12 +141,18 @@ def cmd_sample(a) -> None:
     from .errors import GankitError
     from .train.run import load_run
 
+    from .config import check_seed
+
     if a.n < 1:
         raise GankitError(f"--n must be ≥ 1, got {a.n}")
+    check_seed(a.seed, "--seed")
+    if a.out and Path(a.out).suffix not in (".png", ".npy"):
+        raise GankitError(f"output '{a.out}' must end in .png or .npy")
     run = load_run(a.run_dir, device=a.device)
     out = Path(a.out) if a.out else run.dir / f"samples-seed{a.seed}.png"
-    if out.exists():
+    if out.exists() or out.is_symlink():
         raise GankitError(f"'{out}' already exists; choose another --out (gankit never overwrites your files)")
+    run.check_sample_size(a.n, "--n")
     run.save_samples(out, n=a.n, seed=a.seed)
     print(f"wrote {a.n} samples to {out}")
 
@@ -155,16 +165,25 @@ def _eval_kw(a) -> dict:
     return kw
 
 
-def _write_json(path, result: dict, overwrite: bool) -> None:
+def _check_out(path, overwrite: bool):
+    """Refuse an existing output file before any work (unless --overwrite)."""
     from pathlib import Path
 
     from .errors import GankitError
-    from .io import atomic_write_text
 
     path = Path(path)
-    if path.exists() and not overwrite:
+    if path.is_dir():
+        raise GankitError(f"--out '{path}' is a directory; give a JSON file name")
+    if (path.exists() or path.is_symlink()) and not overwrite:
         raise GankitError(f"'{path}' already exists; pass --overwrite or choose another --out")
-    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def _write_json(path, result: dict) -> None:
+    from .io import atomic_write_text
+    from .jsonutil import dumps
+
+    atomic_write_text(path, dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
 
 
@@ -173,38 +192,56 @@ def cmd_eval(a) -> None:
 
     from .errors import GankitError
 
+    from .config import check_seed
+
     if a.n is not None and a.n < 2:
         raise GankitError(f"--n must be ≥ 2, got {a.n}")
     if a.num_real < 2:
         raise GankitError(f"--num-real must be ≥ 2, got {a.num_real}")
+    if a.batch_size < 1:
+        raise GankitError(f"--batch-size must be ≥ 1, got {a.batch_size}")
+    if a.seed is not None:
+        check_seed(a.seed, "--seed")
+    if a.features not in ("auto", "classifier", "inception"):
+        raise GankitError(f"--features must be auto, classifier or inception, got '{a.features[:40]}'")
+    if a.real:
+        from .data import DATASETS
+
+        DATASETS.get(a.real)  # an unknown name: one line with the nearest valid one, before any work
     if a.path is None:
         if not a.real:
             raise GankitError("give a run directory, a folder of images (with --real DATASET), or --real DATASET")
         from .metrics import real_ceilings
+        from .metrics.suite import _resolve_metrics
 
+        if a.metrics:
+            _resolve_metrics(a.metrics, None, None, a.real)
+        out = _check_out(a.out or f"ceilings-{a.real}.json", a.overwrite)
         kw = _eval_kw(a)
         kw.pop("split")
         result = real_ceilings(a.real, device=a.device, seed=a.seed or 0, **kw)
         print(f"real-data ceilings for {a.real}:")
         print(_table(result))
-        _write_json(a.out or f"ceilings-{a.real}.json", result, a.overwrite)
+        _write_json(out, result)
         return
     path = Path(a.path)
+    if not path.exists():
+        raise GankitError(f"'{path}' does not exist (expected a run directory or a folder of images)")
     if not path.is_dir():
-        raise GankitError(f"'{path}' is not a directory (expected a run directory or a folder of images)")
-    if (path / "config.yaml").is_file():
+        raise GankitError(f"'{path}' is a file, not a directory (expected a run directory or a folder of images)")
+    from .train.rundir import is_run_dir
+
+    if is_run_dir(path):
         from .train.run import load_run
 
         run = load_run(path, device=a.device)
         if a.real and a.real != run.info.name:
             raise GankitError(f"this run was trained on '{run.info.name}'; --real must match it or be left out")
-        kw = _eval_kw(a) if run.info.kind != "points" else {}
+        kw = _eval_kw(a) if run.info.kind != "points" else {"metrics": a.metrics}
         if "root" not in kw and run.info.kind != "points":
             kw["root"] = run.config.data.root
-        out = Path(a.out) if a.out else None
-        if out is not None and out.exists() and not a.overwrite:
-            raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
-        result = run.evaluate(n=a.n, seed=a.seed, out=out, **kw)
+        out = _check_out(a.out, a.overwrite) if a.out else None
+        result = run.evaluate(n=a.n, seed=a.seed, out=out, overwrite=a.overwrite, **kw)
         print(f"{run.config.gan} at step {run.step} ({run.dir}):")
         print(_table(result))
         print(f"wrote {out or run.dir / 'eval.json'}")
@@ -216,6 +253,11 @@ def cmd_eval(a) -> None:
     from .metrics import score_images
     from .metrics.features import CLASSIFIER_DATASETS
 
+    from .metrics.suite import _resolve_metrics
+
+    if a.metrics:
+        _resolve_metrics(a.metrics, None, None, a.real)
+    out = _check_out(a.out or f"{str(path).rstrip('/')}.eval.json", a.overwrite)
     features = a.features
     if features == "auto":
         features = "classifier" if a.real in CLASSIFIER_DATASETS else "inception"
@@ -228,19 +270,92 @@ def cmd_eval(a) -> None:
     result = score_images(x, a.real, device=a.device, seed=a.seed or 0, source=f"image folder {path}", **kw)
     print(f"{len(x)} images in {path} vs {a.real}:")
     print(_table(result))
-    _write_json(a.out or f"{str(path).rstrip('/')}.eval.json", result, a.overwrite)
+    _write_json(out, result)
 
 
 def cmd_classifier(a) -> None:
+    from .errors import GankitError
     from .metrics.reference import train_reference_classifier
 
+    if a.epochs is not None and a.epochs < 1:
+        raise GankitError(f"--epochs must be ≥ 1, got {a.epochs}")
+    if a.threads is not None and a.threads < 1:
+        raise GankitError(f"--threads must be ≥ 1, got {a.threads}")
     rec = train_reference_classifier(a.dataset, a.data_root, a.out_dir, a.epochs, overwrite=a.overwrite,
                                      threads=a.threads)
     print(f"{a.dataset}: test accuracy {rec['test_accuracy']:.4f} (required {rec['required_accuracy']}), "
           f"sha256 {rec['sha256'][:16]}, {rec['train_seconds']} s")
 
 
+MAX_ERROR_CHARS = 400
+
+
+def _one_line(message: str) -> str:
+    """An error message as one bounded line (no control characters, at most MAX_ERROR_CHARS)."""
+    text = " ".join(str(message).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    if len(text) > MAX_ERROR_CHARS:
+        cut = text[:MAX_ERROR_CHARS].rsplit(" ", 1)[0]
+        text = cut + " …"
+    return text
+
+
+def _error(message: str) -> int:
+    print(f"gankit: error: {_one_line(message)}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def _interrupted(e: KeyboardInterrupt) -> int:
+    run_dir = getattr(e, "run_dir", None)
+    if run_dir is not None:
+        msg = (f"interrupted at step {e.step}; `gankit train --resume {run_dir}` continues from its last "
+               f"checkpoint")
+    else:
+        msg = "interrupted before any training step; nothing of a run was changed"
+    print(f"gankit: {msg}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _broken_pipe() -> int:
+    """The reader went away (`gankit list | head -3`): stop quietly, like other Unix tools."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """The ``gankit`` command. Every user mistake and environment failure (disk full, read-only
+    file system, out of memory, Ctrl-C) ends in one line and an exit status: 2 for errors, 130 for
+    an interrupt, 141 when the reader of the output went away. ``GANKIT_DEBUG=1`` re-raises errors
+    with their traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
+    except BrokenPipeError:
+        return _broken_pipe()
+    except SystemExit:
+        raise
+    except Exception as e:
+        from .errors import GankitError
+        from .memory import is_oom
+
+        if os.environ.get("GANKIT_DEBUG"):
+            raise
+        if isinstance(e, GankitError):
+            return _error(str(e))
+        if isinstance(e, OSError) and e.errno is not None:  # the environment, not a bug in gankit
+            where = f" '{e.filename}'" if e.filename else ""
+            return _error(f"cannot access{where}: {e.strerror or e}")
+        if is_oom(e):
+            return _error("out of memory; lower the batch size, the model widths or the number of samples")
+        raise
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # options interleaved with KEY=VALUE overrides leave the rest here
@@ -256,19 +371,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.command:
         _parser().print_help()
         return EXIT_USER_ERROR
-    from .errors import GankitError
-
-    try:
-        {"list": lambda: cmd_list(), "train": lambda: cmd_train(args),
-         "sample": lambda: cmd_sample(args), "eval": lambda: cmd_eval(args),
-         "classifier": lambda: cmd_classifier(args)}[args.command]()
-    except GankitError as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("gankit: interrupted; `gankit train --resume RUN_DIR` continues from the last checkpoint",
-              file=sys.stderr)
-        return 130
+    {"list": lambda: cmd_list(), "train": lambda: cmd_train(args),
+     "sample": lambda: cmd_sample(args), "eval": lambda: cmd_eval(args),
+     "classifier": lambda: cmd_classifier(args)}[args.command]()
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handler
     return 0
 
 

@@ -88,6 +88,11 @@ def imagefolder(*, root=None, resolution: int = 28, channels=None, size=None,
     if size is not None:
         items = items[:size]
     mode = "L" if channels == 1 else "RGB"
+    from ..memory import check_fits
+
+    # uint8 pixels plus the float32 copy made from them
+    check_fits(len(items) * resolution * resolution * channels * 5,
+               f"{len(items)} images at {resolution}x{resolution}", "data.resolution or data.size")
     u8 = np.empty((len(items), resolution, resolution, channels), dtype=np.uint8)
     for i, (path, _) in enumerate(items):
         pixels = read_image(path, resolution, mode)

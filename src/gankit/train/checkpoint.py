@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickletools
 import random
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import List, Optional
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from ..io import atomic_write, atomic_write_text  # noqa: F401  (re-exported)
+from ..io import atomic_write, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 
 FORMAT = "gankit-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.pt$")
@@ -41,7 +42,9 @@ def load(path, expected_hash: Optional[str] = None) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated, foreign or unsafe pickle
         raise _load_error(path, e) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

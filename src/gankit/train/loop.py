@@ -11,9 +11,9 @@ back only at logging and checkpoint intervals, which is also where the NaN/Inf g
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
-import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -24,14 +24,16 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy as np
 import torch
 
-from .. import __version__
-from ..config import Config, load_run_config, recorded_hash, resolve
+from .. import __version__, jsonutil
+from ..config import _TRAIN_KEYS_IN_HASH as _HASHED_TRAIN_KEYS, Config, load_run_config, recorded_hash, resolve
 from ..data import DataInfo, DeviceLoader, load_dataset
-from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged
+from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged, WriteError
 from ..gans import GANS
+from ..memory import check_fits, oom_guard
 from . import checkpoint as ckpt
 from .ema import ema_copy, ema_update
 from .optim import make_optimizer, make_scheduler
+from .rundir import RunDir, read_status
 
 Callback = Callable[["Trainer", int], None]
 
@@ -77,47 +79,23 @@ def info_from_dict(d: dict) -> DataInfo:
 
 def unique_dir(base: Path) -> Path:
     p, i = base, 1
-    while p.exists():
+    while p.exists() or p.is_symlink():
         p, i = base.with_name(f"{base.name}-{i}"), i + 1
     return p
 
 
-def check_run_dir(cfg: Config, overwrite: bool) -> Path:
-    """Every check of prepare_run_dir that needs no side effect; fixes cfg.out."""
+def out_dir(cfg: Config) -> Path:
+    """The run directory of ``cfg`` (``out=``, else the first free ``runs/<gan>-<data>[-i]``); fixes cfg.out."""
     out = Path(cfg.out) if cfg.out else unique_dir(Path("runs") / f"{cfg.gan}-{cfg.data.name}")
     cfg.out = str(out)
-    if out.exists() and not out.is_dir():
-        raise GankitError(f"out '{out}' exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise GankitError(
-                f"out directory '{out}' is not empty; continue it with `gankit train --resume {out}`, "
-                f"choose another out=..., or pass --overwrite"
-            )
-        if not (out / "config.yaml").is_file():
-            raise GankitError(f"refusing to overwrite '{out}': it is not a gankit run directory")
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise GankitError(f"cannot write run directory '{out}': '{parent}' is not a directory")
     return out
 
 
 def prepare_run_dir(cfg: Config, overwrite: bool) -> Path:
-    """Create the run directory; never overwrite anything without ``overwrite``."""
-    out = check_run_dir(cfg, overwrite)
-    if overwrite and out.is_dir() and any(out.iterdir()):
-        shutil.rmtree(out)
-    try:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise GankitError(f"cannot write run directory '{out}': {e.strerror or e}") from None
-    cfg.out = str(out)
-    return out
+    """Create the run directory (for code that drives a :class:`Trainer` itself, e.g. tests)."""
+    rd = RunDir.create(out_dir(cfg), overwrite)
+    rd.close()
+    return rd.path
 
 
 class Meter:
@@ -150,15 +128,19 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self._prev_deterministic = torch.are_deterministic_algorithms_enabled()
         seed_everything(cfg.seed, cfg.train.deterministic)
+        self.rundir: Optional[RunDir] = None  # the locked run directory, set by start()/resume()
         d = cfg.data
-        x, y, self.info = load_dataset(d.name, root=d.root, resolution=d.resolution, channels=d.channels,
-                                       download=d.download, split="train", size=d.size, seed=cfg.seed)
-        self.loader = DeviceLoader(x, y, cfg.batch_size, self.device, seed=cfg.seed)
+        with oom_guard("loading the data", "data.resolution or data.size"):
+            x, y, self.info = load_dataset(d.name, root=d.root, resolution=d.resolution, channels=d.channels,
+                                           download=d.download, split="train", size=d.size, seed=cfg.seed)
+            self.loader = DeviceLoader(x, y, cfg.batch_size, self.device, seed=cfg.seed)
         if cfg.train.eval_every and self.info.kind == "images":  # fail now, not at the first evaluation
             from ..metrics import get_extractor
 
             get_extractor(cfg.train.eval_features, self.info.name, "cpu", cfg.train.inception_weights)
-        self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
+        check_memory(cfg, self.info, self.device)
+        with oom_guard("building the networks", "the model widths (model.*)"):
+            self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
         self.params = self.gan.optim_groups()
         self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in self.params.items()}
         self.scheds = {g: make_scheduler(o, cfg.optim[g], cfg.steps) for g, o in self.optims.items()}
@@ -251,6 +233,32 @@ class Trainer:
         self._t0, self._s0 = time.perf_counter(), self.step
         self._write_run_json("running")
         try:
+            self._fit()
+            self._write_run_json("finished")
+        except TrainingDiverged:
+            self._write_run_json("diverged", quiet=True)
+            raise
+        except KeyboardInterrupt:
+            self._write_run_json("interrupted", quiet=True)
+            raise RunInterrupted(self.dir, self.step) from None
+        except (WriteError, OSError) as e:
+            self._write_run_json("failed", quiet=True)
+            path = getattr(e, "path", None) or getattr(e, "filename", None) or self.dir
+            cause = str(e) if isinstance(e, WriteError) else f"cannot write '{path}': {e.strerror or e}"
+            last = ckpt.list_checkpoints(self.dir / "checkpoints")
+            kept = f"last good checkpoint: {last[-1]}" if last else "no checkpoint had been written yet"
+            raise WriteError(f"{cause}; {kept}", path=path) from None
+        finally:
+            self._bar.close()
+            if self._tb is not None:
+                self._tb.close()
+            torch.use_deterministic_algorithms(self._prev_deterministic)
+            if self.rundir is not None:
+                self.rundir.close()
+
+    def _fit(self) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        with oom_guard("training", "batch_size or the model widths (model.*)"):
             while self.step < cfg.steps:
                 self.train_step()
                 self._bar.update(1)
@@ -265,18 +273,10 @@ class Trainer:
                     self.evaluate()
                 for cb in self.callbacks:
                     cb(self, s)
+        with oom_guard("drawing the final samples", "train.grid_size or train.eval_samples"):
             self.save_samples("final")
             if self.info.kind == "points" or t.eval_every:
                 self.evaluate(final=True)
-            self._write_run_json("finished")
-        except TrainingDiverged:
-            self._write_run_json("diverged")
-            raise
-        finally:
-            self._bar.close()
-            if self._tb is not None:
-                self._tb.close()
-            torch.use_deterministic_algorithms(self._prev_deterministic)
 
     # ------------------------------------------------------------ callbacks
     def log(self) -> None:
@@ -304,7 +304,7 @@ class Trainer:
         rate = (self.step - self._s0) / max(now - self._t0, 1e-9)
         row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}, "steps_per_s": round(rate, 3)}
         with open(self.dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(jsonutil.dumps(row) + "\n")
         tb = self._tensorboard()
         if tb is not None:
             for k, v in logs.items():
@@ -352,53 +352,153 @@ class Trainer:
                               inception_weights=t.inception_weights, source=f"training step {self.step}", **parts)
         result["step"] = self.step
         with open(self.dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, "eval": result}) + "\n")
+            f.write(jsonutil.dumps({"step": self.step, "eval": result}) + "\n")
         tb = self._tensorboard()
         if tb is not None:
             for k, v in result.items():
                 if isinstance(v, (int, float)):
                     tb.add_scalar(f"eval/{k}", v, self.step)
         if final:
-            ckpt.atomic_write_text(self.dir / "eval.json", json.dumps(result, indent=2) + "\n")
+            ckpt.atomic_write_text(self.dir / "eval.json", jsonutil.dumps(result, indent=2) + "\n")
         return result
 
-    def _write_run_json(self, status: str) -> None:
-        meta = {"status": status, "step": self.step, "steps": self.cfg.steps, "gan": self.cfg.gan,
+    def _write_run_json(self, status: str, quiet: bool = False) -> None:
+        """Record the run's state; ``quiet``: on the way out of a failure, never mask it."""
+        if quiet:
+            try:
+                self._write_run_json(status)
+            except Exception:
+                pass
+            return
+        meta = {"status": status, "pid": os.getpid(), "step": self.step, "steps": self.cfg.steps, "gan": self.cfg.gan,
                 "config_hash": self.cfg.hash, "gankit_version": __version__, "torch_version": torch.__version__,
                 "device": str(self.device), "data_info": info_to_dict(self.info)}
-        ckpt.atomic_write_text(self.dir / "run.json", json.dumps(meta, indent=2) + "\n")
+        ckpt.atomic_write_text(self.dir / "run.json", jsonutil.dumps(meta, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- entry points
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the run directory and step, for a message that names the way on."""
+
+    def __init__(self, run_dir: Path, step: int):
+        super().__init__(f"interrupted at step {step}")
+        self.run_dir, self.step = Path(run_dir), step
+
+
+def check_memory(cfg: Config, info: DataInfo, device: torch.device) -> None:
+    """Refuse, before allocating, networks or sample sets that cannot fit in memory."""
+    try:  # the parameter count without allocating: build the networks on the meta device
+        with torch.device("meta"):
+            meta = GANS.get(cfg.gan)(cfg, info)
+        n_params = sum(p.numel() for p in meta.parameters())
+    except Exception:  # a network that cannot be built on meta: rely on oom_guard
+        n_params = 0
+    # weights, gradients and two Adam moments in float32
+    check_fits(n_params * 4 * 4, f"the networks ({n_params:,} parameters with gradients and optimiser state)",
+               "the model widths (model.*)", device)
+    t = cfg.train
+    per_sample = 4 * (math.prod(info.shape) + int(cfg.model.get("z_dim", 0) or 0))
+    draws = {"train.grid_size": t.grid_size}
+    if info.kind == "points" or t.eval_every:
+        draws["train.eval_samples"] = t.eval_samples
+    key = max(draws, key=draws.get)
+    check_fits(draws[key] * per_sample, f"{key}={draws[key]} samples", key, device)
+
+
 def write_config(cfg: Config, run_dir: Path) -> None:
     ckpt.atomic_write_text(run_dir / "config.yaml", f"# gankit {__version__} resolved config; hash {cfg.hash}\n" + cfg.to_yaml())
 
 
 def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = ()) -> Trainer:
-    out = check_run_dir(cfg, overwrite)             # cheap checks, no side effects
+    """A new run: check everything, build the trainer, and only then create (or clear) the run dir."""
+    out = out_dir(cfg)
+    RunDir.check_new(out, overwrite)                  # cheap checks, no side effects
     trainer = Trainer(cfg, out, callbacks=callbacks)  # device, data, networks: may raise user errors
-    run_dir = prepare_run_dir(cfg, overwrite)         # only now create (or replace) the directory
-    write_config(cfg, run_dir)
+    rd = RunDir.create(out, overwrite)                # lock, clear gankit's files if asked, mark
+    try:
+        write_config(cfg, out)
+    except BaseException:
+        rd.close()
+        raise
+    trainer.rundir = rd
     return trainer
 
 
+def _changed_settings(old: Config, new: Config) -> List[str]:
+    """``key: old -> new`` for every setting that changes what is trained (the config hash)."""
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    skip = {"out", "device", "steps"}
+    a, b = flat(old.to_dict()), flat(new.to_dict())
+    keys = [k for k in sorted(set(a) | set(b)) if k not in skip and a.get(k) != b.get(k)
+            and not (k.startswith("train.") and k.split(".", 1)[1] not in _HASHED_TRAIN_KEYS)]
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}"[:80] for k in keys]
+
+
 def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer:
-    """Continue a run from its newest checkpoint to its configured total steps."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise GankitError(f"cannot resume '{run_dir}': no such run directory")
-    cfg = load_run_config(run_dir)
-    new = resolve(cfg, overrides)
-    if new.hash != cfg.hash:
-        raise ConfigError("config: on --resume only steps, device, out-independent logging settings may change; "
-                          "these overrides change what is trained")
-    new.out = str(run_dir)
-    found = ckpt.list_checkpoints(run_dir / "checkpoints")
-    if not found:
-        raise CheckpointError(f"cannot resume '{run_dir}': it has no checkpoint in {run_dir / 'checkpoints'}")
-    state = ckpt.load(found[-1], expected_hash=recorded_hash(run_dir) or cfg.hash)
-    if int(state["step"]) >= new.steps:
-        raise GankitError(f"run '{run_dir}' already finished ({state['step']} of {new.steps} steps); "
-                          f"pass steps=N with N > {state['step']} to train longer")
-    write_config(new, run_dir)
-    return Trainer(new, run_dir, state=state, callbacks=callbacks)
+    """Continue a run from its newest checkpoint (or from step 0 if it has none) to its total steps.
+
+    Nothing in the run directory changes until the resume has succeeded (config, checkpoint and
+    trainer all load); the directory is locked for the whole time.
+    """
+    rd = RunDir.open(run_dir, "resume")
+    try:
+        run_dir = rd.path
+        if not (run_dir / "config.yaml").is_file():
+            raise GankitError(f"run '{run_dir}' was stopped before its config was written; start it again with "
+                              f"`gankit train NAME out={run_dir} --overwrite`")
+        cfg = load_run_config(run_dir)
+        new = resolve(cfg, overrides)
+        if new.hash != cfg.hash:
+            changed = _changed_settings(cfg, new)
+            raise ConfigError(f"config: --resume cannot change what is trained ({'; '.join(changed[:3]) or 'settings'}); "
+                              f"only steps, device and logging settings may change; start a new run with out=... instead")
+        new.out = str(run_dir)
+        found = ckpt.list_checkpoints(run_dir / "checkpoints")
+        state = None
+        if found:
+            try:
+                state = ckpt.load(found[-1], expected_hash=recorded_hash(run_dir) or cfg.hash)
+            except CheckpointError as e:
+                if len(found) > 1:
+                    raise CheckpointError(f"{e}; to continue from the previous one ({found[-2].name}), move "
+                                          f"'{found[-1].name}' out of {found[-1].parent}") from None
+                raise
+        step = int(state["step"]) if state is not None else 0
+        if step >= new.steps and read_status(run_dir) == "finished":
+            raise GankitError(f"run '{run_dir}' already finished ({step} of {new.steps} steps); "
+                              f"pass steps=N with N > {step} to train longer")
+        if step > new.steps:
+            raise GankitError(f"steps={new.steps} is below the {step} steps run '{run_dir}' already has; "
+                              f"pass steps=N with N ≥ {step}")
+        trainer = Trainer(new, run_dir, state=state, callbacks=callbacks)
+        write_config(new, run_dir)  # only now: the resume has succeeded
+        _truncate_log(run_dir / "metrics.jsonl", step)
+        trainer.rundir = rd
+        return trainer
+    except BaseException:
+        rd.close()
+        raise
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows written after the checkpoint we resume from (they will be written again)."""
+    if not path.is_file():
+        return
+    rows = path.read_text(errors="replace").splitlines(keepends=True)
+    keep = []
+    for r in rows:
+        try:
+            if int(json.loads(r).get("step", 0)) <= step:
+                keep.append(r)
+        except (ValueError, AttributeError, TypeError):
+            pass  # a torn last row from a killed process
+    if len(keep) != len(rows):
+        ckpt.atomic_write_text(path, "".join(keep))

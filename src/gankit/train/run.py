@@ -1,6 +1,7 @@
 """Finished or running runs as Python objects: load a run directory, sample, evaluate."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Iterable, Optional
@@ -8,10 +9,13 @@ from typing import Iterable, Optional
 import numpy as np
 import torch
 
-from ..config import Config, load_run_config, recorded_hash, resolve
+from .. import jsonutil
+from ..config import Config, check_seed, load_run_config, recorded_hash, resolve
 from ..errors import CheckpointError, GankitError
 from ..gans import GANS
+from ..memory import check_fits
 from . import checkpoint as ckpt
+from . import rundir
 
 
 #: generated images scored by `gankit eval` on a run (MODELS.md: 10k generated vs the 10k test images)
@@ -26,6 +30,7 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
     """
+    check_metrics(info, metrics, dataset=info.name)
     if info.kind == "points":
         from ..metrics import toy_mode_metrics
 
@@ -42,6 +47,30 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
                         source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
 
 
+def check_metrics(info, metrics, dataset=None) -> None:
+    """Refuse unknown or inapplicable ``metrics`` names before any work (2-D data: ``toy_modes`` only)."""
+    if metrics is None:
+        return
+    names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
+    if info.kind == "points":
+        from ..metrics import METRICS
+        from ..registry import nearest
+
+        for n in names:
+            if n not in METRICS:
+                raise GankitError(f"unknown metric '{n}'{nearest(n, list(METRICS))}; 2-D runs are scored with toy_modes")
+            if n != "toy_modes":
+                raise GankitError(f"metric '{n}' is for images; 2-D runs are scored with toy_modes")
+        return
+    from ..metrics.suite import _resolve_metrics
+
+    _resolve_metrics(names, None, None, dataset)
+
+
+def sample_bytes(info, n: int, z_dim: int = 0) -> int:
+    return 4 * n * (int(np.prod(info.shape)) + int(z_dim or 0))
+
+
 class Run:
     """A run directory loaded for sampling and evaluation (weights from its newest checkpoint)."""
 
@@ -49,12 +78,19 @@ class Run:
         from .loop import info_from_dict, resolve_device
 
         self.dir = Path(run_dir)
-        if not self.dir.is_dir():
+        if not self.dir.exists():
             raise GankitError(f"run directory '{self.dir}' does not exist")
+        if not self.dir.is_dir():
+            raise GankitError(f"'{self.dir}' is a file, not a run directory")
+        if not rundir.is_run_dir(self.dir):
+            raise GankitError(f"'{self.dir}' is not a gankit run directory (no {rundir.MARKER} marker)")
+        if not (self.dir / "config.yaml").is_file():
+            raise GankitError(f"run '{self.dir}' was stopped before its config was written; it has nothing to load")
         self.config: Config = load_run_config(self.dir)
         found = [Path(checkpoint)] if checkpoint else ckpt.list_checkpoints(self.dir / "checkpoints")
         if not found:
-            raise CheckpointError(f"run '{self.dir}' has no checkpoint yet (looked in {self.dir / 'checkpoints'})")
+            raise CheckpointError(f"run '{self.dir}' has no checkpoint yet (looked in {self.dir / 'checkpoints'}); "
+                                  f"continue it with `gankit train --resume {self.dir}`")
         state = ckpt.load(found[-1], expected_hash=recorded_hash(self.dir) or self.config.hash)
         self.checkpoint = found[-1]
         self.step = int(state["step"])
@@ -68,8 +104,22 @@ class Run:
                                   f"({str(e).splitlines()[0][:100]})") from None
         self.gan.to(self.device).eval()
 
+    @property
+    def status(self) -> str:
+        """``finished``, ``running`` (a live process holds it), ``interrupted``, ``diverged``, ``failed``."""
+        return rundir.status(self.dir)
+
+    def check_sample_size(self, n: int, what: str = "n") -> None:
+        """Refuse ``n`` samples that cannot fit in memory, before drawing them."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise GankitError(f"{what} must be a positive integer, got {n!r}")
+        check_fits(sample_bytes(self.info, n, getattr(self.gan, "z_dim", 0)) * (2 if self.device.type == "cpu" else 1),
+                   f"{n:,} samples", what, self.device)
+
     def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
         """``n`` samples (EMA generator if any) on the CPU; identical for identical weights and seed."""
+        check_seed(seed, "seed")
+        self.check_sample_size(n)
         return self.gan.sample(n, seed=seed).cpu()
 
     def save_samples(self, path, n: int = 64, seed: int = 0) -> Path:
@@ -77,9 +127,15 @@ class Run:
         from ..viz import save_image_grid, save_scatter
 
         path = Path(path)
+        if path.suffix not in (".npy", ".png"):
+            raise GankitError(f"output '{path}' must end in .png or .npy")
+        if path.suffix == ".png" and self.info.kind != "points" and n > 4096:
+            raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy for more")
         x = self.sample(n, seed)
         if path.suffix == ".npy":
-            ckpt.atomic_write(path, lambda f: np.save(f, x.numpy()))
+            buf = io.BytesIO()  # serialised first: a failing write then reports its OS cause
+            np.save(buf, x.numpy())
+            ckpt.atomic_write_bytes(path, buf.getvalue())
         elif path.suffix == ".png":
             if self.info.kind == "points":
                 save_scatter(x, path, modes=self.info.modes, sigma=self.info.sigma, title=f"{self.config.gan} samples")
@@ -90,14 +146,22 @@ class Run:
         return path
 
     def evaluate(self, n: Optional[int] = None, seed: Optional[int] = None, write: bool = True,
-                 out=None, **kw) -> dict:
+                 out=None, overwrite: bool = False, **kw) -> dict:
         """Score the run and write ``eval.json`` into it (or ``out``); 2-D data also gets
         ``eval_scatter.png``. Image runs: ``n`` defaults to 10,000 samples; keyword arguments
         (``features``, ``metrics``, ``num_real``, ``inception_weights`` ...) go to
-        :func:`gankit.metrics.score_images`."""
+        :func:`gankit.metrics.score_images`. An existing output (e.g. the ``eval.json`` written by
+        training) is kept unless ``overwrite``; that is checked before any work."""
         images = self.info.kind != "points"
         n = n or (IMAGE_EVAL_SAMPLES if images else self.config.train.eval_samples)
         seed = self.config.seed if seed is None else seed
+        check_seed(seed, "seed")
+        self.check_sample_size(n)
+        check_metrics(self.info, kw.get("metrics"), dataset=self.info.name)
+        path = Path(out) if out else self.dir / "eval.json"
+        if write and path.exists() and not overwrite:
+            raise GankitError(f"'{path}' already exists; pass --overwrite (overwrite=True) to replace it "
+                              f"or --out FILE (out=...) to write elsewhere")
         if images:
             kw.setdefault("root", self.config.data.root)
             kw.setdefault("inception_weights", self.config.train.inception_weights)
@@ -106,9 +170,8 @@ class Run:
         result["step"] = self.step
         result["checkpoint"] = self.checkpoint.name
         if write:
-            path = Path(out) if out else self.dir / "eval.json"
-            ckpt.atomic_write_text(path, json.dumps(result, indent=2) + "\n")
-            if not images:
+            ckpt.atomic_write_text(path, jsonutil.dumps(result, indent=2) + "\n")
+            if not images and path == self.dir / "eval.json":
                 self.save_samples(self.dir / "eval_scatter.png", n=n, seed=seed)
         return result
 
@@ -125,15 +188,23 @@ def train(source=None, *overrides: str, resume: Optional[str] = None, overwrite:
     ``gankit train dcgan steps=3000 data=mnist``; ``gankit.train(resume="runs/d")`` mirrors
     ``gankit train --resume runs/d``. A callback is ``fn(trainer, step)``, called after every step.
     """
-    from .loop import resume as resume_run, start
+    from .loop import RunInterrupted, resume as resume_run, start
 
-    if resume is not None:
-        if source is not None:
-            raise GankitError("pass either a config or resume=RUN_DIR, not both")
-        items = list(overrides) + [f"{k}={json.dumps(v)}" for k, v in kw.items()]
-        trainer = resume_run(resume, items, callbacks=callbacks)
-    else:
-        cfg = resolve(source, overrides, **kw)
-        trainer = start(cfg, overwrite=overwrite, callbacks=callbacks)
-    trainer.fit()
+    trainer = None
+    try:
+        if resume is not None:
+            if source is not None:
+                raise GankitError("pass either a config or resume=RUN_DIR, not both")
+            items = list(overrides) + [f"{k}={json.dumps(v)}" for k, v in kw.items()]
+            trainer = resume_run(resume, items, callbacks=callbacks)
+        else:
+            cfg = resolve(source, overrides, **kw)
+            trainer = start(cfg, overwrite=overwrite, callbacks=callbacks)
+        trainer.fit()
+    except KeyboardInterrupt as e:
+        if isinstance(e, RunInterrupted) or trainer is None:
+            raise
+        if trainer.rundir is not None:
+            trainer.rundir.close()
+        raise RunInterrupted(trainer.dir, trainer.step) from None
     return Run(trainer.dir, device=str(trainer.device))
