@@ -583,3 +583,12 @@ def test_c15_a_file_is_not_reported_as_missing(ws):
         res = run_cli(cmd, ws / "c15b" / case)
         line = err("15", case, res, str(f), "is a file")
         assert "does not exist" not in line
+
+
+def test_c04_sigterm_stops_like_ctrl_c(ws):
+    run = ws / "c04e" / "run"
+    res = run_cli(RUN4 + [f"out={run}"], ws / "c04e" / "cwd0", pre=KILL_AT_STEP.format(step=3, sig="SIGTERM"))
+    err("4", "sigterm-during-training", res, f"--resume {run}", rc=130)
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    res = run_cli(["train", "--resume", str(run), "--quiet"], ws / "c04e" / "cwd1")
+    ok("4", "resume-after-sigterm", res)

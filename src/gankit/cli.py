@@ -99,9 +99,24 @@ def cmd_list() -> None:
     print("config presets: " + ", ".join(preset_names()))
 
 
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) ends training like Ctrl-C: status "interrupted",
+    the lock released, one line naming the run to resume."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
 def cmd_train(a) -> None:
     from .train.run import train
 
+    _sigterm_as_interrupt()
     overrides = list(a.overrides)
     if a.config and "=" in a.config and not a.config.endswith((".yaml", ".yml")):
         overrides.insert(0, a.config)  # `gankit train steps=10` means the default GAN

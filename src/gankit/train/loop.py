@@ -294,8 +294,9 @@ class Trainer:
             last = ckpt.list_checkpoints(self.dir / "checkpoints")
             kept = f"last good checkpoint kept: {last[-1]}" if last else "no checkpoint had been written yet"
             raise TrainingDiverged(
-                f"training diverged: {', '.join(bad)} became NaN/Inf by step {self.step}; {kept} "
-                f"(try a lower learning rate)"
+                f"training diverged: {', '.join(bad)} became NaN/Inf by step {self.step}; {kept}; "
+                f"lower the learning rates (optim.g.lr, optim.d.lr) and start again with "
+                f"out={self.dir} --overwrite or another out="
             )
 
     def _record(self, logs: Dict[str, float]) -> None:
