@@ -209,6 +209,7 @@ def test_yaml_limits_leave_ordinary_aliases_and_nesting_alone(tmp_path):
     ("steps: " + "1" * 5000, ["not valid YAML at line 1"]),      # was ValueError (int_max_str_digits)
     ("steps: 2020-13-45", ["not valid YAML at line 1"]),         # was ValueError (month 13)
     ("x: !!python/object:os.system ls", ["not valid YAML at line 1"]),
+    ("steps: 1\nout: \x01", ["not valid YAML", "control characters"]),
 ])
 def test_yaml_that_python_cannot_build_is_one_config_error(tmp_path, text, words):
     f = tmp_path / "odd.yaml"

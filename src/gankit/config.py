@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -339,7 +340,7 @@ def build_dataclass(cls, values: dict, prefix: str = ""):
     if not isinstance(values, dict):
         raise _error(f"config: {_key(prefix.rstrip('.')) or 'the config'} must be a mapping of settings, "
                      f"got {_show(values)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in values.items():
@@ -400,7 +401,7 @@ def _schema_kind(key: str) -> Optional[str]:
     for part in key.split("."):
         tp = _unwrap_optional(tp)
         if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
+            hints = _hints(tp)
             if part not in hints:
                 return None
             tp = hints[part]
@@ -409,9 +410,19 @@ def _schema_kind(key: str) -> Optional[str]:
         else:
             return None
     tp = _unwrap_optional(tp)
-    if tp is Any:
-        return None
+    if tp is Any:  # model.NAME: the GANs' Params are flat, so a name one of them knows is a setting
+        from .gans import GANS
+
+        known = key.startswith("model.") and any(
+            key[6:] in {f.name for f in dataclasses.fields(gan.Params)} for _, gan in GANS.items())
+        return "setting" if known else None
     return "section" if dataclasses.is_dataclass(tp) or typing.get_origin(tp) in (dict, Dict) else "setting"
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    """``typing.get_type_hints(cls)``, once per class (it evaluates every annotation)."""
+    return typing.get_type_hints(cls)
 
 
 def _unwrap_optional(tp):
@@ -604,8 +615,8 @@ def read_yaml(path) -> dict:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None)
-        why = f": {_clip(_one_line(problem), 80)}" if isinstance(problem, str) else ""
+        problem = getattr(e, "problem", None) if mark else (str(e).splitlines() or [""])[0]
+        why = f": {_clip(_one_line(problem), 80)}" if isinstance(problem, str) and problem else ""
         raise _error(f"config: '{_path(p)}' is not valid YAML{where}{why}") from None
     if data is None:  # an empty file
         data = {}
@@ -617,15 +628,22 @@ def read_yaml(path) -> dict:
 
 
 def preset_names() -> list:
-    return sorted(p.name[:-5] for p in resources.files("gankit.configs").iterdir() if p.name.endswith(".yaml"))
+    return list(_preset_names())
+
+
+@functools.lru_cache(maxsize=None)
+def _preset_names() -> tuple:
+    return tuple(sorted(p.name[:-5] for p in resources.files("gankit.configs").iterdir() if p.name.endswith(".yaml")))
 
 
 def preset(name: str) -> dict:
     """The settings of the shipped preset ``name`` ({} when there is none of that name)."""
-    if name not in preset_names():  # a name, never a path to somewhere else
-        return {}
-    f = resources.files("gankit.configs").joinpath(f"{name}.yaml")
-    return read_yaml(Path(str(f)))
+    return _copy(_preset(name)) if name in preset_names() else {}  # a name, never a path to somewhere else
+
+
+@functools.lru_cache(maxsize=None)
+def _preset(name: str) -> dict:  # the shipped files do not change while gankit runs
+    return read_yaml(Path(str(resources.files("gankit.configs").joinpath(f"{name}.yaml"))))
 
 
 def resolve(source: Any = None, overrides=(), **kw) -> Config:
