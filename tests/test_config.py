@@ -357,3 +357,16 @@ def test_what_still_merges(tmp_path):
     assert cfg.data.name == "fashion-mnist" and cfg.data.resolution == 32
     assert resolve({"gan": "gan", "data": "grid25"}).data.name == "grid25"
     assert resolve(resolve("dcgan", ["steps=3"])).steps == 3
+
+
+def test_odd_arguments_are_config_errors_too():
+    from gankit.config import load_run_config, read_yaml, recorded_hash
+
+    assert "NUL" in _one_line_error(resolve, "a\x00.yaml")
+    assert "NUL" in _one_line_error(read_yaml, "a\x00")
+    assert recorded_hash("a\x00") is None and recorded_hash("x" * 5000) is None
+    assert "not a gankit run directory" in _one_line_error(load_run_config, "x" * 5000)  # was OSError
+    assert "overrides" in _one_line_error(resolve, "gan", 5)                             # was TypeError
+    assert resolve("gan", None).steps == resolve("gan").steps and resolve("gan", "steps=3").steps == 3
+    assert "data.channels" in _one_line_error(resolve, "dcgan", ["data.channels=1.0"])
+    assert "data.channels" in _one_line_error(resolve, "dcgan", ["data.channels=true"])

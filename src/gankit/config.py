@@ -272,7 +272,7 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
         return _coerce(value, args[0], key, meta)
     if origin is Literal:
         choices = typing.get_args(tp)
-        if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices):
+        if not any(type(value) is type(c) and value == c for c in choices):  # 1.0 and True are not 1
             raise _error(
                 f"config: {_key(key)} must be one of {', '.join(map(str, choices))}, got {_show(value)}"
                 f"{_near(value, choices)}"
@@ -603,6 +603,8 @@ def read_yaml(path) -> dict:
         raise _error(f"config: '{_path(p)}' is a directory, not a YAML file") from None
     except OSError as e:
         raise _error(f"config: cannot read '{_path(p)}': {e.strerror}") from None
+    except ValueError:  # a NUL character in the path
+        raise _error(f"config: cannot read '{_path(p)}': a path cannot hold a NUL character") from None
     if len(raw) > MAX_FILE_BYTES:
         raise _error(f"config: '{_path(p)}' is larger than {MAX_FILE_BYTES // 2**20} MB; a config file is small")
     try:
@@ -673,6 +675,12 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
             user.setdefault("gan", s)
     if isinstance(user.get("data"), str):
         user["data"] = {"name": user["data"]}
+    if overrides is None or isinstance(overrides, str):  # no overrides; one override
+        overrides = () if overrides is None else (overrides,)
+    try:
+        overrides = list(overrides)
+    except TypeError:
+        raise _error(f"config: overrides must be a list of KEY=VALUE strings, got {_show(overrides)}") from None
     for item in overrides:
         user = deep_merge(user, parse_override(item))
     for k, v in kw.items():
@@ -750,7 +758,7 @@ def _nest(key: str, value) -> dict:
 def load_run_config(run_dir) -> Config:
     """The resolved config stored in a run directory."""
     p = Path(run_dir) / "config.yaml"
-    if not p.is_file():
+    if not _is_file(p):
         raise _error(f"'{_path(run_dir)}' is not a gankit run directory (no config.yaml)")
     return resolve(read_yaml(p))
 
@@ -763,7 +771,7 @@ def recorded_hash(run_dir) -> Optional[str]:
     try:
         with open(p, "rb") as f:  # only the first line, whatever the rest holds (not even UTF-8)
             first = f.readline(1000).decode("utf-8", "replace").splitlines()[0]
-    except (OSError, IndexError):
+    except (OSError, ValueError, IndexError):  # ValueError: a NUL character in the path
         return None
     m = re.search(r"hash ([0-9a-f]{16})", first)
     return m.group(1) if m else None
