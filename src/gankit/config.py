@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import math
+import numbers
 import re
 import reprlib
 import typing
@@ -177,7 +178,7 @@ class OptimConfig:
 class TrainConfig:
     """The generic loop's settings; none of them knows about a particular GAN."""
 
-    n_critic: int = field(default=1, metadata=_rng(1))
+    n_critic: int = field(default=1, metadata=_rng(1, 1000))
     ema: Optional[float] = field(default=None, metadata=_rng(0.0, 1.0, True, True))
     ema_start: int = field(default=0, metadata=_rng(0))
     amp: bool = False
@@ -299,6 +300,11 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
         if not isinstance(value, bool):
             raise bad()
         return value
+    if tp in (int, float) and not isinstance(value, (bool, int, float, str)) and type(value).__name__ != "bool_":
+        if isinstance(value, numbers.Integral):  # numpy / torch integer scalars from the Python API
+            value = int(value)
+        elif tp is float and isinstance(value, numbers.Real):
+            value = float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad()

@@ -52,7 +52,7 @@ def check_fits(nbytes: float, what: str, lower: str, device="cpu") -> None:
     """Raise one line if ``nbytes`` (an estimate) exceeds the memory available on ``device``."""
     free = available_bytes(device)
     if free is not None and nbytes > free:
-        raise GankitError(f"{what} needs about {_fmt(nbytes)} but only about {_fmt(free)} is free on "
+        raise GankitError(f"{what} would need about {_fmt(nbytes)}, but only about {_fmt(free)} is free on "
                           f"{torch.device(device).type}; lower {lower}")
 
 

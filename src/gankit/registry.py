@@ -12,9 +12,16 @@ from .errors import ConfigError
 T = TypeVar("T")
 
 
+def shown(word, limit: int = 60) -> str:
+    """A name typed by a user, for a message: one line, at most ``limit`` characters."""
+    text = " ".join(str(word).split()) if "\n" in str(word) or "\r" in str(word) else str(word)
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def nearest(word: str, choices, prefix: str = "") -> str:
     """The closest valid choice to ``word``, formatted for an error message ('' if none)."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.4)
+    match = difflib.get_close_matches(str(word)[:100], [str(c) for c in choices], n=1, cutoff=0.4)
     return f"; did you mean '{prefix}{match[0]}'?" if match else ""
 
 
@@ -43,7 +50,7 @@ class Registry(Generic[T]):
         except KeyError:
             valid = ", ".join(sorted(self._items))
             raise ConfigError(
-                f"unknown {self.kind} '{name}'{nearest(name, self._items)} (valid: {valid})"
+                f"unknown {self.kind} '{shown(name)}'{nearest(name, self._items)} (valid: {valid})"
             ) from None
 
     def __contains__(self, name: Any) -> bool:

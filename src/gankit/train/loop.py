@@ -40,16 +40,23 @@ Callback = Callable[["Trainer", int], None]
 
 # ---------------------------------------------------------------- environment
 def resolve_device(name: str) -> torch.device:
+    from ..registry import shown
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"config: device '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"config: device '{name}' requested but CUDA is not available here; use device=cpu or device=auto")
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"config: device '{name}' is not supported; use auto, cpu, cuda or cuda:N")
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"config: device '{shown(name)}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda") or (dev.type == "cpu" and dev.index not in (None, 0)):
+        raise ConfigError(f"config: device '{shown(name)}' is not supported; use auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"config: device '{shown(name)}' requested but CUDA is not available here; "
+                              f"use device=cpu or device=auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"config: device '{shown(name)}' does not exist; this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s): cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     return dev
 
 
