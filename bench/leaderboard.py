@@ -67,7 +67,7 @@ def run_entry(gan: str, dataset: str, seed: int, steps: int, n: int, runs_dir: P
         entry["protocol"] = result["protocol"]
         entry["config"] = run.config.to_dict()
         if seed == 0:
-            run.save_samples(grid_dir / f"{dataset}-{gan}.png", n=64, seed=0)
+            run.save_samples(grid_dir / f"{dataset}-{gan}.png", n=64, seed=0, overwrite=True)
     except TrainingDiverged as e:
         entry.update(status="diverged", error=str(e), train_s=round(time.perf_counter() - t0, 1))
     except GankitError as e:

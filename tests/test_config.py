@@ -370,3 +370,36 @@ def test_odd_arguments_are_config_errors_too():
     assert resolve("gan", None).steps == resolve("gan").steps and resolve("gan", "steps=3").steps == 3
     assert "data.channels" in _one_line_error(resolve, "dcgan", ["data.channels=1.0"])
     assert "data.channels" in _one_line_error(resolve, "dcgan", ["data.channels=true"])
+
+
+def test_a_config_file_names_its_gan_and_gives_each_key_once(tmp_path):
+    from gankit.config import resolve
+
+    cases = {"nogan.yaml": "steps: 3\n", "empty.yaml": "", "dup.yaml": "gan: gan\nsteps: 3\nsteps: 4\n"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match="does not name its GAN"):
+        resolve(str(tmp_path / "nogan.yaml"))
+    with pytest.raises(ConfigError, match="does not name its GAN"):
+        resolve(str(tmp_path / "empty.yaml"))
+    with pytest.raises(ConfigError, match="'steps' is given twice"):
+        resolve(str(tmp_path / "dup.yaml"))
+
+
+def test_penalty_weights_are_not_negative():
+    from gankit.config import resolve
+
+    with pytest.raises(ConfigError, match="penalties.gp must be ≥ 0"):
+        resolve("gan", ["penalties.gp=-1"])
+    assert resolve("wgan-gp", ["penalties.gp=0"]).penalties["gp"] == 0
+
+
+def test_numpy_scalars_from_the_api_are_accepted():
+    import numpy as np
+
+    from gankit.config import resolve
+
+    cfg = resolve("gan", steps=np.int64(7), optim={"g": {"lr": np.float32(0.5)}})
+    assert cfg.steps == 7 and type(cfg.steps) is int and cfg.optim["g"].lr == 0.5
+    with pytest.raises(ConfigError):
+        resolve("gan", steps=np.float64(7.5))

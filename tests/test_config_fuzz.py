@@ -173,14 +173,7 @@ good_overrides = st.one_of(
 good_pairs = good_overrides.map(lambda item: tuple(item.split("=", 1)))  # (dotted key, YAML text)
 
 
-def _nest(key: str, value) -> dict:
-    out: dict = {}
-    node = out
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return out
+from gankit.config import _nest  # noqa: E402  ('a.b', v) -> {'a': {'b': v}}
 
 
 @st.composite

@@ -144,8 +144,10 @@ def test_score_errors_are_one_line(mnist_root):
         score_images(x, "mnist", metrics=["class_accuracy"])
     with pytest.raises(GankitError, match="need 1-channel images"):
         score_images(x.repeat(1, 3, 1, 1), "mnist", metrics=["is"])
-    with pytest.raises(GankitError, match="no reference classifier for dataset 'cifar10'"):
+    with pytest.raises(GankitError, match="unknown dataset 'cifar10'"):  # named before any extractor is looked for
         score_images(x, "cifar10", features="classifier")
+    with pytest.raises(GankitError, match="no reference classifier for dataset 'imagefolder'"):
+        score_images(x, "imagefolder", features="classifier")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
         with pytest.raises(GankitError, match="GANKIT_INCEPTION_WEIGHTS"):

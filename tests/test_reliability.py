@@ -592,3 +592,50 @@ def test_c04_sigterm_stops_like_ctrl_c(ws):
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     res = run_cli(["train", "--resume", str(run), "--quiet"], ws / "c04e" / "cwd1")
     ok("4", "resume-after-sigterm", res)
+
+
+# ----------------------------------------------------------------------- found by the hostile probe
+def test_c01_no_writes_or_deletes_through_links_inside_a_run(ws, base_run):
+    """A run whose own entries are symbolic links is refused: gankit would write or prune through them."""
+    outside = ws / "c01d" / "outside"
+    outside.mkdir(parents=True)
+    precious = outside / "precious.txt"
+    precious.write_text("mine\n")
+    run = copy_run(base_run, ws / "c01d" / "run1")
+    (run / ".lock").unlink(missing_ok=True)
+    (run / ".lock").symlink_to(precious)
+    res = run_cli(["train", "--resume", str(run), "steps=6", "--quiet"], ws / "c01d" / "cwd1")
+    err("1", "resume-with-.lock-a-symlink", res, ".lock", "symbolic link")
+    assert precious.read_text() == "mine\n"
+
+    userck = outside / "userck"
+    userck.mkdir()
+    (userck / "step-00000001.pt").write_bytes(b"my checkpoint")
+    run = copy_run(base_run, ws / "c01d" / "run2")
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").symlink_to(userck)
+    res = run_cli(["train", "gan", "steps=4", "train.keep_last=1", f"out={run}", "--overwrite"] + TINY,
+                  ws / "c01d" / "cwd2")
+    err("1", "overwrite-with-checkpoints-a-symlink", res, "checkpoints", "symbolic link")
+    assert sorted(p.name for p in userck.iterdir()) == ["step-00000001.pt"]
+
+
+def test_c01_overwrite_needs_the_marker_and_keeps_look_alike_files(ws, base_run):
+    legacy = ws / "c01e" / "legacy"
+    legacy.mkdir(parents=True)
+    shutil.copyfile(base_run / "config.yaml", legacy / "config.yaml")  # gankit's header, but no marker
+    (legacy / "samples").mkdir()
+    (legacy / "samples" / "figure1.png").write_bytes(b"my figure")
+    (legacy / "run.json").write_text("{}\n")
+    before = tree(legacy)
+    res = run_cli(["train", "gan", "steps=2", f"out={legacy}", "--overwrite"] + TINY, ws / "c01e" / "cwd1")
+    err("1", "overwrite-unmarked-folder-with-gankit-config", res, "not a gankit run directory")
+    assert tree(legacy) == before
+
+    run = copy_run(base_run, ws / "c01e" / "run")
+    mine = {".mynotes.tmp": b"notes", "samples-seed1.npy": b"data", "samples/figure1.png": b"fig"}
+    for name, data in mine.items():
+        (run / name).write_bytes(data)
+    res = run_cli(["train", "gan", "steps=2", f"out={run}", "--overwrite"] + TINY, ws / "c01e" / "cwd2")
+    ok("1", "overwrite-keeps-look-alike-user-files", res)
+    assert {n: (run / n).read_bytes() for n in mine} == mine

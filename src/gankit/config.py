@@ -526,6 +526,19 @@ class _Loader(_SafeBase):
             self._depth -= 1
             self._open.discard(anchor)
 
+    def construct_mapping(self, node, deep=False):
+        """A key given twice in one mapping is an error (YAML would silently keep the last one)."""
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {_show(key_node.value)} is given twice", key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
     def construct_object(self, node, deep=False):
         try:
             return super().construct_object(node, deep)
@@ -677,6 +690,8 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
         s = str(source)
         if s.endswith((".yaml", ".yml")) or _is_file(s):
             user = read_yaml(s)
+            if "gan" not in user:
+                raise _error(f"config: '{_path(s)}' does not name its GAN; add a line `gan: NAME` (see `gankit list`)")
         else:
             user = preset(s)
             if not user:
@@ -744,8 +759,10 @@ def _check_names(cfg: Config) -> None:
 
     if cfg.objective is not None:
         _lookup(OBJECTIVES, cfg.objective, "objective")
-    for name in cfg.penalties:
+    for name, weight in cfg.penalties.items():
         _lookup(PENALTIES, name, "penalties")
+        if weight < 0:
+            raise _error(f"config: penalties.{_key(name)} must be ≥ 0 (0 turns it off), got {_show(weight)}")
 
 
 def _is_file(s: str) -> bool:

@@ -248,6 +248,16 @@ def reference_features(extractor: Extractor, dataset: str, split: str = "test", 
 
 
 # ---------------------------------------------------------------------------- scoring
+def _check_dataset(dataset) -> None:
+    """An unknown reference dataset is named as such (before any extractor or weights are looked for)."""
+    if dataset is not None:
+        from ..data import DATASETS
+
+        if not isinstance(dataset, str):
+            raise GankitError(f"dataset must be a name (see `gankit list`), got {type(dataset).__name__}")
+        DATASETS.get(dataset)
+
+
 def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset) -> list:
     if metrics is None:
         names = list(DEFAULT_METRICS)
@@ -301,6 +311,7 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
 
     if not isinstance(fake, torch.Tensor) or fake.dim() not in (2, 4):
         raise GankitError("fake must be a tensor of images (N, C, H, W)")
+    _check_dataset(dataset)
     chosen = _resolve_metrics(metrics, labels, targets, dataset)
     extractor = extractor or get_extractor(features, dataset, device, inception_weights)
     if labels is not None and len(labels) != len(fake):
@@ -348,6 +359,7 @@ def real_ceilings(dataset: str, *, features: str = "auto", num_real: int = 10000
     itself and the classifier's accuracy on it."""
     from .inception_score import inception_score
 
+    _check_dataset(dataset)
     extractor = get_extractor(features, dataset, device, inception_weights)
     ref = reference_features(extractor, dataset, "test", num_real, root, cache, batch_size)
     x_train, y_train = load_real_images(dataset, "train", num_real, root)

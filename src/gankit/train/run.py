@@ -1,8 +1,11 @@
 """Finished or running runs as Python objects: load a run directory, sample, evaluate."""
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import json
+import os
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -71,12 +74,22 @@ def sample_bytes(info, n: int, z_dim: int = 0) -> int:
     return 4 * n * (int(np.prod(info.shape)) + int(z_dim or 0))
 
 
+@functools.lru_cache(maxsize=1)
+def _eval_options() -> frozenset:
+    """The keyword arguments :meth:`Run.evaluate` passes on: score_images' own options."""
+    from ..metrics.suite import score_images
+
+    return frozenset(inspect.signature(score_images).parameters) - {"fake", "dataset", "seed", "device"}
+
+
 class Run:
     """A run directory loaded for sampling and evaluation (weights from its newest checkpoint)."""
 
     def __init__(self, run_dir, device: str = "cpu", checkpoint: Optional[str] = None):
         from .loop import info_from_dict, resolve_device
 
+        if not isinstance(run_dir, (str, os.PathLike)):
+            raise GankitError(f"run_dir must be a path, got {type(run_dir).__name__}")
         self.dir = Path(run_dir)
         if not self.dir.exists():
             raise GankitError(f"run directory '{self.dir}' does not exist")
@@ -122,13 +135,18 @@ class Run:
         self.check_sample_size(n)
         return self.gan.sample(n, seed=seed).cpu()
 
-    def save_samples(self, path, n: int = 64, seed: int = 0) -> Path:
-        """``.npy``: the raw samples (2-D data: an N x 2 array); ``.png``: a grid or scatter plot."""
+    def save_samples(self, path, n: int = 64, seed: int = 0, overwrite: bool = False) -> Path:
+        """``.npy``: the raw samples (2-D data: an N x 2 array); ``.png``: a grid or scatter plot.
+        An existing file is kept unless ``overwrite`` (checked before sampling)."""
         from ..viz import save_image_grid, save_scatter
 
         path = Path(path)
         if path.suffix not in (".npy", ".png"):
             raise GankitError(f"output '{path}' must end in .png or .npy")
+        if path.is_dir():
+            raise GankitError(f"output '{path}' is a directory; give a file name ending in .png or .npy")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise GankitError(f"'{path}' already exists; choose another file or pass overwrite=True")
         if path.suffix == ".png" and self.info.kind != "points" and n > 4096:
             raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy for more")
         x = self.sample(n, seed)
@@ -156,9 +174,19 @@ class Run:
         n = n or (IMAGE_EVAL_SAMPLES if images else self.config.train.eval_samples)
         seed = self.config.seed if seed is None else seed
         check_seed(seed, "seed")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise GankitError(f"n must be an integer ≥ 2, got {n!r}")
         self.check_sample_size(n)
+        unknown = sorted(set(kw) - _eval_options())
+        if unknown:
+            from ..registry import nearest
+
+            raise GankitError(f"evaluate() got an unknown argument '{unknown[0]}'"
+                              f"{nearest(unknown[0], sorted(_eval_options()))}")
         check_metrics(self.info, kw.get("metrics"), dataset=self.info.name)
         path = Path(out) if out else self.dir / "eval.json"
+        if write and path.is_dir():
+            raise GankitError(f"out '{path}' is a directory; give a JSON file name")
         if write and path.exists() and not overwrite:
             raise GankitError(f"'{path}' already exists; pass --overwrite (overwrite=True) to replace it "
                               f"or --out FILE (out=...) to write elsewhere")
@@ -172,7 +200,7 @@ class Run:
         if write:
             ckpt.atomic_write_text(path, jsonutil.dumps(result, indent=2) + "\n")
             if not images and path == self.dir / "eval.json":
-                self.save_samples(self.dir / "eval_scatter.png", n=n, seed=seed)
+                self.save_samples(self.dir / "eval_scatter.png", n=n, seed=seed, overwrite=True)
         return result
 
 
@@ -190,6 +218,10 @@ def train(source=None, *overrides: str, resume: Optional[str] = None, overwrite:
     """
     from .loop import RunInterrupted, resume as resume_run, start
 
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise GankitError(f"callbacks must be functions fn(trainer, step), got {type(cb).__name__}")
     trainer = None
     try:
         if resume is not None:

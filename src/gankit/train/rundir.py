@@ -2,12 +2,15 @@
 
 Rules (what keeps a user's files safe):
 
-* A run directory is recognised by gankit's own marker file ``.gankit-run`` (or, for runs made
-  before the marker existed, a ``config.yaml`` whose first line is gankit's header). A folder that
-  merely holds some ``config.yaml`` is not a run directory.
-* ``--overwrite`` removes only what gankit writes into a run directory (:data:`OWNED`) and keeps
-  everything else; it never touches a symbolic link, the current directory or a parent of it,
-  or a run that another live process holds.
+* A run directory is recognised by gankit's own marker file ``.gankit-run``. A folder that merely
+  holds some ``config.yaml`` is not a run directory. Runs made before the marker existed
+  (:func:`is_legacy_run`: gankit's config header, gankit's ``run.json`` and a checkpoint) can be
+  read, sampled, evaluated and resumed (which marks them), never overwritten unmarked.
+* ``--overwrite`` removes only what gankit writes into a run directory (:data:`OWNED_FILES`,
+  :data:`OWNED_DIRS`) and keeps everything else; it never touches a symbolic link, the current
+  directory or a parent of it, or a run that another live process holds.
+* gankit never writes through a symbolic link inside a run directory: a run whose own entries
+  (``checkpoints/``, ``samples/``, ``.lock``, ``metrics.jsonl`` ...) are links is refused.
 * One process per run directory: an exclusive ``flock`` on ``.lock``, which the operating system
   releases when the process ends however it ends (so a SIGKILLed run's lock is simply taken over).
   The holder's pid is written into the file so a refused second process can name it. Where
@@ -32,15 +35,16 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 MARKER = ".gankit-run"
+TEMP = "<temp>"  # stands for io.TEMP_NAME: the exact names of atomic_write's temp files
 LOCK = ".lock"
 _LEGACY_HEADER = re.compile(r"^# gankit \S+ resolved config; hash [0-9a-f]{16}$")
 
 #: what gankit writes in a run directory: top-level names (globs), and for each sub-directory it
 #: owns, the names inside it that are gankit's. Nothing else is ever removed by ``--overwrite``.
 OWNED_FILES = (MARKER, LOCK, "config.yaml", "run.json", "metrics.jsonl", "eval.json", "eval_scatter.png",
-               "samples-seed*.png", "samples-seed*.npy", ".write-test", ".*.tmp")
-OWNED_DIRS = {"checkpoints": ("step-*.pt", ".*.tmp"),
-              "samples": ("*.png", ".*.tmp"),
+               "samples-seed*.png", TEMP)
+OWNED_DIRS = {"checkpoints": ("step-*.pt", TEMP),
+              "samples": ("step-*.png", "final.png", TEMP),
               "tb": ("events.out.tfevents.*",)}
 
 #: the run directory this process is training (for the interrupt message), or None
@@ -52,21 +56,42 @@ def active() -> Optional[Path]:
 
 
 # ---------------------------------------------------------------- recognising
-def is_run_dir(path) -> bool:
-    """True if ``path`` is a directory gankit made: its marker, or a legacy gankit config header."""
+def is_run_dir(path, legacy: bool = True) -> bool:
+    """True if ``path`` is a directory gankit made: its marker (or, with ``legacy``, an old run)."""
     p = Path(path)
-    if (p / MARKER).is_file():
+    marker = p / MARKER
+    if marker.is_file() and not marker.is_symlink():
         return True
-    try:
-        with open(p / "config.yaml", encoding="utf-8", errors="replace") as f:
-            first = f.readline(200).rstrip("\n")
-    except OSError:
-        return False
-    return bool(_LEGACY_HEADER.match(first))
+    return legacy and is_legacy_run(p)
 
 
 def _owned(name: str, patterns) -> bool:
-    return any(fnmatch.fnmatchcase(name, pat) for pat in patterns)
+    from ..io import TEMP_NAME
+
+    return any(bool(TEMP_NAME.fullmatch(name)) if pat == TEMP else fnmatch.fnmatchcase(name, pat)
+               for pat in patterns)
+
+
+def is_legacy_run(path) -> bool:
+    """A run made before the marker existed: gankit's config header, gankit's run.json and a checkpoint."""
+    p = Path(path)
+    try:
+        with open(p / "config.yaml", encoding="utf-8", errors="replace") as f:
+            first = f.readline(200).rstrip("\n")
+        meta = json.loads((p / "run.json").read_text()[:100000])
+    except (OSError, ValueError):
+        return False
+    return (bool(_LEGACY_HEADER.match(first)) and isinstance(meta, dict) and "gankit_version" in meta
+            and any((p / "checkpoints").glob("step-*.pt")))
+
+
+def check_no_links(run_dir: Path) -> None:
+    """Refuse a run directory whose own entries are symbolic links (gankit would write or delete
+    through them, outside the run)."""
+    for name in list(OWNED_DIRS) + [n for n in OWNED_FILES if "*" not in n and n != TEMP]:
+        if (Path(run_dir) / name).is_symlink():
+            raise GankitError(f"run directory '{run_dir}' holds a symbolic link '{name}'; gankit does not write "
+                              f"or delete through links inside a run directory (remove the link or choose another out=)")
 
 
 def _is_cwd_or_parent(p: Path) -> bool:
@@ -106,7 +131,8 @@ class RunLock:
     def acquire(self) -> "RunLock":
         try:
             if fcntl is not None:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+                             | getattr(os, "O_NOFOLLOW", 0), 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -117,7 +143,8 @@ class RunLock:
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         except OSError as e:
-            raise GankitError(f"cannot lock run directory '{self.path.parent}': {e.strerror or e}") from None
+            why = "'.lock' is a symbolic link" if self.path.is_symlink() else (e.strerror or str(e))
+            raise GankitError(f"cannot lock run directory '{self.path.parent}': {why}") from None
         self.fd = fd
         return self
 
@@ -209,17 +236,19 @@ class RunDir:
         if out.exists() and not out.is_dir():
             raise GankitError(f"out '{out}' is a file, not a directory; choose another out=")
         if out.is_dir() and any(out.iterdir()):
-            run = is_run_dir(out)
+            run = is_run_dir(out, legacy=False)
             if not overwrite:
-                if run:
+                if run or is_legacy_run(out):
                     raise GankitError(
                         f"out directory '{out}' already holds a gankit run; continue it with "
                         f"`gankit train --resume {out}`, choose another out=..., or pass --overwrite")
                 raise GankitError(f"out directory '{out}' is not empty and is not a gankit run directory; "
                                   f"choose another out=... (gankit never writes into your folders)")
             if not run:
+                old = (" (an older gankit run without the marker: `gankit train --resume` marks it)"
+                       if is_legacy_run(out) else "")
                 raise GankitError(f"refusing to overwrite '{out}': it is not a gankit run directory "
-                                  f"(no {MARKER} marker); choose another out=...")
+                                  f"(no {MARKER} marker){old}; choose another out=...")
             if _is_cwd_or_parent(out):
                 raise GankitError(f"refusing to overwrite '{out}': it is the current directory or a parent of it; "
                                   f"run from elsewhere or choose another out=...")
@@ -247,6 +276,7 @@ class RunDir:
                 remove_owned(out)
             elif any(p.name != LOCK for p in out.iterdir()):  # someone filled it since check_new
                 raise GankitError(f"out directory '{out}' is not empty; choose another out=... or pass --overwrite")
+            check_no_links(out)
             from ..io import atomic_write_text
 
             (out / "checkpoints").mkdir(exist_ok=True)
@@ -267,13 +297,17 @@ class RunDir:
             raise GankitError(f"cannot {action} '{p}': it is a file, not a run directory")
         if not is_run_dir(p):
             raise GankitError(f"cannot {action} '{p}': it is not a gankit run directory (no {MARKER} marker)")
+        check_no_links(p)
         lock = RunLock(p).acquire()
-        from ..io import remove_stale_temp
+        from ..io import atomic_write_text, remove_stale_temp
 
         try:
             remove_stale_temp(p)
-        except OSError:
-            pass  # best effort; they are hidden and harmless
+            if not (p / MARKER).is_file():  # an old run: mark it, it is gankit's
+                atomic_write_text(p / MARKER, json.dumps({"gankit_run": 1}) + "\n")
+        except BaseException:
+            lock.release()
+            raise
         return cls(p, lock).activate()
 
     def activate(self) -> "RunDir":
