@@ -129,10 +129,11 @@ def _save(state, path):
 checkpoint.save = _save
 """
 
-# Ctrl-C while the command is still importing its modules (torch, the trainer, ...)
+# Ctrl-C while the command is still importing its modules (`import gankit` for the console script,
+# torch, the trainer, ...): the child forgets the preloaded gankit, and importing its config raises
 CTRL_C_AT_IMPORT = """
 import sys
-for name in [m for m in sys.modules if m.startswith("gankit.")]:
+for name in [m for m in sys.modules if m == "gankit" or m.startswith("gankit.")]:
     del sys.modules[name]
 class _CtrlC:
     def find_spec(self, name, path=None, target=None):
@@ -215,6 +216,23 @@ def test_c02_corrupt_newest_names_the_previous_checkpoint(ws, base_run):
     (run / "checkpoints" / "step-00000004.pt").write_bytes(b"\x00" * 10)
     res = run_cli(["train", "--resume", str(run), "steps=8", "--quiet"], ws / "c02b" / "cwd")
     err("4", "resume-corrupt-newest-names-previous", res, "step-00000002.pt")
+
+
+def test_c02_checkpoint_that_loads_but_does_not_fit_changes_nothing(ws, base_run):
+    """The checkpoint reads fine (right format and hash) but its tensors do not fit the networks: the
+    failure comes from building the trainer, after the checkpoint loaded; config.yaml must not change."""
+    import torch
+
+    run = copy_run(base_run, ws / "c02c" / "run")
+    newest = run / "checkpoints" / "step-00000004.pt"
+    state = torch.load(newest, weights_only=True)
+    key = next(k for k, v in state["gan"].items() if v.dim() == 2)
+    state["gan"][key] = torch.zeros(3, 3)
+    torch.save(state, newest)
+    before = tree(run)
+    res = run_cli(["train", "--resume", str(run), "steps=8", "--quiet"], ws / "c02c" / "cwd")
+    err("2", "resume-checkpoint-does-not-fit", res, "checkpoint")
+    assert tree(run) == before, "a failed --resume changed the run directory"
 
 
 def test_c15_resume_names_the_changed_setting(ws, base_run):
