@@ -67,3 +67,29 @@ def test_evaluate_writes_strict_json(run, tmp_path, monkeypatch):
     run.evaluate(n=100, out=tmp_path / "e.json")
     text = (tmp_path / "e.json").read_text()
     assert json.loads(text, parse_constant=lambda t: pytest.fail(f"bare {t} in eval.json"))["reverse_kl"] is None
+
+
+def test_a_failing_callback_marks_the_run_failed_and_releases_it(tmp_path):
+    from gankit.train.rundir import is_locked, status
+
+    def boom(trainer, step):
+        raise ValueError("my callback")
+
+    with pytest.raises(ValueError, match="my callback"):
+        gankit.train("gan", out=str(tmp_path / "r"), callbacks=[boom], **TINY)
+    assert status(tmp_path / "r") == "failed" and not is_locked(tmp_path / "r")
+    assert torch.are_deterministic_algorithms_enabled() is False
+
+
+def test_an_automatic_run_name_taken_meanwhile_moves_on(tmp_path, monkeypatch):
+    from gankit.train.rundir import RunDir
+
+    taken = tmp_path / "runs" / "gan-ring8"
+    taken.mkdir(parents=True)
+    (taken / "other.txt").write_text("another process got here first\n")
+    monkeypatch.setattr(RunDir, "check_new", staticmethod(lambda out, overwrite: None))  # the race window
+    rd = RunDir.create(taken, overwrite=False, auto=True)
+    try:
+        assert rd.path.name == "gan-ring8-1" and (taken / "other.txt").is_file()
+    finally:
+        rd.close()

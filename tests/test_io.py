@@ -271,3 +271,29 @@ def test_sigkill_mid_write_leaves_a_temp_file_that_the_cleaner_removes(tmp_path)
     assert len(left) == 2 and all(p.read_bytes() == b"half of the new content" for p in left)
     assert gio.remove_stale_temp(tmp_path) == left
     assert sorted(tmp_path.iterdir()) == [target] and target.read_text() == "old"
+
+
+def test_ctrl_c_inside_torch_save_stays_a_keyboard_interrupt(tmp_path):
+    """torch.save's zip writer turns an interrupt in a write into RuntimeError('unexpected pos') on
+    its way out; atomic_write must re-raise the interrupt (the CLI then says one line, status 130)."""
+    import torch
+
+    from gankit.io import atomic_write
+
+    class Interrupting:
+        def __init__(self, f):
+            self.f, self.n = f, 0
+
+        def write(self, b):
+            self.n += len(b)
+            if self.n > 1000:
+                raise KeyboardInterrupt
+            return self.f.write(b)
+
+        def flush(self):
+            return self.f.flush()
+
+    target = tmp_path / "step-00000001.pt"
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, lambda f: torch.save({"w": torch.zeros(10000)}, Interrupting(f)))
+    assert list(tmp_path.iterdir()) == []

@@ -266,6 +266,10 @@ def test_c03_live_run_is_locked_and_a_dead_ones_lock_is_taken_over(ws):
         err("3", "resume-live-run", res, str(run), f"pid {pid}")
         res = run_cli(["train", "gan", "steps=2", f"out={run}", "--overwrite"] + TINY, ws / "c03" / "cwd2")
         err("3", "overwrite-live-run", res, str(run), f"pid {pid}")
+        res = run_cli(["eval", str(run), "--n", "200"], ws / "c03" / "cwd4")
+        err("13", "eval-live-run-default-output", res, "still training", "--out")
+        res = run_cli(["sample", str(run), "--out", "x.npy"], ws / "c03" / "cwd5")
+        ok("3", "sample-live-run", res)
         assert (run / "config.yaml").is_file() and (run / "checkpoints" / "step-00000050.pt").is_file()
     finally:
         pid = json.loads((run / ".lock").read_text())["pid"] if (run / ".lock").is_file() else None
@@ -657,3 +661,92 @@ def test_c01_overwrite_needs_the_marker_and_keeps_look_alike_files(ws, base_run)
     res = run_cli(["train", "gan", "steps=2", f"out={run}", "--overwrite"] + TINY, ws / "c01e" / "cwd2")
     ok("1", "overwrite-keeps-look-alike-user-files", res)
     assert {n: (run / n).read_bytes() for n in mine} == mine
+
+
+# ----------------------------------------------------------------------- found by the second probe
+@pytest.mark.parametrize("entry,kind", [("samples", "file"), ("checkpoints", "file"), ("run.json", "dir"),
+                                        ("samples", "link")])
+def test_c01_overwrite_checks_gankits_entries_before_removing_anything(ws, base_run, entry, kind):
+    run = copy_run(base_run, ws / "c01f" / f"{entry}-{kind}")
+    target = run / entry
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if kind == "file":
+        target.write_text("mine\n")
+    elif kind == "dir":
+        target.mkdir()
+    else:
+        (ws / "c01f" / f"elsewhere-{kind}").mkdir(exist_ok=True)
+        target.symlink_to(ws / "c01f" / f"elsewhere-{kind}")
+    before = tree(run)
+    res = run_cli(["train", "gan", "steps=2", f"out={run}", "--overwrite"] + TINY, ws / "c01f" / f"cwd-{entry}-{kind}")
+    err("1", f"overwrite-with-{entry}-a-{kind}", res, entry)
+    assert tree(run) == before, "the refusal came after deleting"
+
+
+def test_c01_checkpoint_look_alikes_are_never_loaded_or_pruned(ws, base_run):
+    run = copy_run(base_run, ws / "c01g" / "run")
+    (run / "checkpoints" / "step-00000099.pt").mkdir()
+    (run / "checkpoints" / "step-00000099.pt" / "mine.txt").write_text("mine\n")
+    res = run_cli(["train", "gan", "steps=6", "train.checkpoint_every=2", "train.keep_last=1", f"out={run}",
+                   "--overwrite"] + TINY, ws / "c01g" / "cwd")
+    ok("1", "overwrite-with-a-folder-named-like-a-checkpoint", res)
+    assert (run / "checkpoints" / "step-00000099.pt" / "mine.txt").read_text() == "mine\n"
+    assert newest_checkpoint(run).name == "step-00000099.pt"  # the glob sees it; gankit does not:
+    from gankit.train import checkpoint as ckpt
+
+    assert [p.name for p in ckpt.list_checkpoints(run / "checkpoints")] == ["step-00000006.pt"]
+
+
+def test_c14_only_gankits_own_temp_files_are_removed_and_only_after_success(ws, base_run):
+    run = copy_run(base_run, ws / "c14b" / "run")
+    users = [run / ".backup.20240101.tmp", run / "mynotes" / ".x.abcdefgh.tmp", run / ".notes.12345678.tmp"]
+    (run / "mynotes").mkdir()
+    for f in users:
+        f.write_text("mine\n")
+    ours = run / "checkpoints" / ".step-00000006.pt.abcdefgh.tmp"
+    ours.write_bytes(b"half")
+    res = run_cli(["train", "--resume", str(run), "model.hidden=99"], ws / "c14b" / "cwd1")
+    err("14", "refused-resume-changes-nothing", res, "model.hidden")
+    assert ours.exists() and all(f.exists() for f in users)
+    res = run_cli(["train", "--resume", str(run), "steps=6", "--quiet"], ws / "c14b" / "cwd2")
+    ok("14", "resume-removes-only-gankits-temp-files", res)
+    assert not ours.exists() and all(f.read_text() == "mine\n" for f in users)
+
+
+def test_c02_resume_keeps_foreign_log_lines(ws, base_run):
+    run = copy_run(base_run, ws / "c02d" / "run")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 1e999}\n# my note\n')
+    res = run_cli(["train", "--resume", str(run), "steps=6", "--quiet"], ws / "c02d" / "cwd")
+    ok("2", "resume-with-odd-log-rows", res)
+    assert "# my note" in (run / "metrics.jsonl").read_text()
+
+
+INTERRUPT_IN_CHECKPOINT_WRITE = """
+from gankit.train import checkpoint
+_orig, _n = checkpoint.torch.save, [0]
+class _Interrupting:
+    def __init__(self, f):
+        self.f, self.n = f, 0
+    def write(self, b):
+        self.n += len(b)
+        if self.n > 1000:
+            raise KeyboardInterrupt
+        return self.f.write(b)
+    def flush(self):
+        return self.f.flush()
+def _save(obj, f, *a, **k):
+    _n[0] += 1
+    return _orig(obj, _Interrupting(f) if _n[0] == 2 else f, *a, **k)
+checkpoint.torch.save = _save
+"""
+
+
+def test_c08_ctrl_c_inside_a_checkpoint_write(ws):
+    run = ws / "c08k" / "run"
+    res = run_cli(RUN4 + [f"out={run}"], ws / "c08k" / "cwd0", pre=INTERRUPT_IN_CHECKPOINT_WRITE)
+    err("8", "ctrl-c-inside-checkpoint-write", res, f"--resume {run}", rc=130)
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    res = run_cli(["train", "--resume", str(run), "--quiet"], ws / "c08k" / "cwd1")
+    ok("8", "resume-after-ctrl-c-in-checkpoint-write", res)
+    assert not list(run.rglob("*.tmp"))

@@ -99,24 +99,42 @@ def cmd_list() -> None:
     print("config presets: " + ", ".join(preset_names()))
 
 
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM (a scheduler's or `kill`'s stop) ends training like Ctrl-C: status "interrupted",
-    the lock released, one line naming the run to resume."""
+def _stop_signals_interrupt() -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (a scheduler's or `kill`'s stop) raise KeyboardInterrupt once:
+    the command cleans up (temp files removed, run status "interrupted", lock released) and ends
+    with one line. Later signals are ignored while it does, so a second Ctrl-C cannot turn the
+    clean stop into a traceback."""
     import signal
 
     def handler(signum, frame):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
     except (ValueError, OSError):  # not the main thread
         pass
+
+
+def _quiet_thread_oserrors() -> None:
+    """A write failing in a helper thread (TensorBoard's writer on a full disk) is reported once, by
+    the command's own one-line error, not as a thread traceback."""
+    import threading
+
+    default = threading.excepthook
+
+    def hook(args):
+        if not issubclass(args.exc_type, OSError):
+            default(args)
+
+    threading.excepthook = hook
 
 
 def cmd_train(a) -> None:
     from .train.run import train
 
-    _sigterm_as_interrupt()
     overrides = list(a.overrides)
     if a.config and "=" in a.config and not a.config.endswith((".yaml", ".yml")):
         overrides.insert(0, a.config)  # `gankit train steps=10` means the default GAN
@@ -320,13 +338,29 @@ def _error(message: str) -> int:
     return EXIT_USER_ERROR
 
 
-def _interrupted(e: KeyboardInterrupt) -> int:
+def _interrupted(e: KeyboardInterrupt, command: Optional[str]) -> int:
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop quietly even if signalled again
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):
+            pass
     run_dir = getattr(e, "run_dir", None)
+    touched = None
+    rundir = sys.modules.get("gankit.train.rundir")  # not loaded: no run directory was touched
+    if run_dir is None and command == "train" and rundir is not None:
+        touched = rundir.active()
     if run_dir is not None:
         msg = (f"interrupted at step {e.step}; `gankit train --resume {run_dir}` continues from its last "
                f"checkpoint")
+    elif touched is not None:
+        msg = (f"interrupted while preparing run directory '{touched}', before any training step; "
+               f"start it again with out={touched} --overwrite")
+    elif command == "train":
+        msg = "interrupted before any training step; no run directory was changed"
     else:
-        msg = "interrupted before any training step; nothing of a run was changed"
+        msg = f"interrupted; {command or 'the command'} stopped before finishing (no partial output is left)"
     print(f"gankit: {msg}", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -346,10 +380,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     file system, out of memory, Ctrl-C) ends in one line and an exit status: 2 for errors, 130 for
     an interrupt, 141 when the reader of the output went away. ``GANKIT_DEBUG=1`` re-raises errors
     with their traceback."""
+    command = None
     try:
+        _stop_signals_interrupt()
+        _quiet_thread_oserrors()
+        command = next((c for c in (argv if argv is not None else sys.argv[1:])
+                        if c in ("train", "sample", "eval", "classifier", "list")), None)
         return _main(argv)
     except KeyboardInterrupt as e:
-        return _interrupted(e)
+        return _interrupted(e, command)
     except BrokenPipeError:
         return _broken_pipe()
     except SystemExit:

@@ -93,6 +93,17 @@ def _discard(f, tmp) -> None:
             pass  # already gone, or EROFS/EACCES: the original error is the one to report
 
 
+def _interrupt_behind(e: BaseException):
+    """The KeyboardInterrupt an exception was raised while handling, if any (bounded walk)."""
+    for _ in range(20):
+        e = e.__context__
+        if e is None:
+            return None
+        if isinstance(e, KeyboardInterrupt):
+            return e
+    return None
+
+
 def atomic_write(path, write_fn) -> None:
     """Call ``write_fn(file_object)`` on a temp file, then atomically move it to ``path``.
 
@@ -131,6 +142,9 @@ def atomic_write(path, write_fn) -> None:
         raise _write_error(path, e) from e
     except Exception as e:
         _discard(f, tmp)
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:  # Ctrl-C inside write_fn, masked by its cleanup (torch.save's zip writer)
+            raise interrupt
         if f is not None and f.error is not None:
             raise _write_error(path, f.error) from e
         raise

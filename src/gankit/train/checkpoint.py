@@ -245,11 +245,13 @@ def _scan_pickle(fh, found: List[str]) -> bool:
 
 
 def list_checkpoints(directory) -> List[Path]:
-    """Checkpoints in ``directory`` sorted by step (oldest first)."""
+    """Checkpoints in ``directory`` sorted by step (oldest first): regular files named ``step-N.pt``
+    (a directory or symbolic link of that name is not gankit's: never loaded, never pruned)."""
     d = Path(directory)
     if not d.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.match(p.name))]
+    found = [(int(m.group(1)), p) for p in d.iterdir()
+             if (m := _NAME.match(p.name)) and p.is_file() and not p.is_symlink()]
     return [p for _, p in sorted(found)]
 
 

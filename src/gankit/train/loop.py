@@ -134,6 +134,13 @@ class Trainer:
         self.cfg, self.dir = cfg, Path(run_dir)
         self.device = resolve_device(cfg.device)
         self._prev_deterministic = torch.are_deterministic_algorithms_enabled()
+        try:
+            self._setup(cfg, state, callbacks)
+        except BaseException:  # a refused start leaves the caller's process as it was
+            torch.use_deterministic_algorithms(self._prev_deterministic)
+            raise
+
+    def _setup(self, cfg: Config, state: Optional[dict], callbacks: Iterable[Callback]) -> None:
         seed_everything(cfg.seed, cfg.train.deterministic)
         self.rundir: Optional[RunDir] = None  # the locked run directory, set by start()/resume()
         d = cfg.data
@@ -255,17 +262,24 @@ class Trainer:
             last = ckpt.list_checkpoints(self.dir / "checkpoints")
             kept = f"last good checkpoint: {last[-1]}" if last else "no checkpoint had been written yet"
             raise WriteError(f"{cause}; {kept}", path=path) from None
+        except Exception:  # out of memory, a failing callback, a bug: the run did not finish
+            self._write_run_json("failed", quiet=True)
+            raise
         finally:
             self._bar.close()
             if self._tb is not None:
-                self._tb.close()
+                try:
+                    self._tb.close()
+                except Exception:  # e.g. disk full in TensorBoard's writer: the run's own error says it
+                    pass
             torch.use_deterministic_algorithms(self._prev_deterministic)
             if self.rundir is not None:
                 self.rundir.close()
 
     def _fit(self) -> None:
         cfg, t = self.cfg, self.cfg.train
-        with oom_guard("training", "batch_size or the model widths (model.*)"):
+        with oom_guard("training", f"batch_size or the model widths (model.*) and start again with "
+                       f"out={self.dir} --overwrite (--resume cannot change them)"):
             while self.step < cfg.steps:
                 self.train_step()
                 self._bar.update(1)
@@ -419,12 +433,15 @@ def write_config(cfg: Config, run_dir: Path) -> None:
 
 def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = ()) -> Trainer:
     """A new run: check everything, build the trainer, and only then create (or clear) the run dir."""
+    auto = not cfg.out
     out = out_dir(cfg)
     RunDir.check_new(out, overwrite)                  # cheap checks, no side effects
     trainer = Trainer(cfg, out, callbacks=callbacks)  # device, data, networks: may raise user errors
-    rd = RunDir.create(out, overwrite)                # lock, clear gankit's files if asked, mark
+    rd = RunDir.create(out, overwrite, auto=auto)     # lock, clear gankit's files if asked, mark
     try:
-        write_config(cfg, out)
+        cfg.out = str(rd.path)  # another process may have taken the automatic name first
+        trainer.dir = rd.path
+        write_config(cfg, rd.path)
     except BaseException:
         rd.close()
         raise
@@ -487,8 +504,9 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
             raise GankitError(f"steps={new.steps} is below the {step} steps run '{run_dir}' already has; "
                               f"pass steps=N with N ≥ {step}")
         trainer = Trainer(new, run_dir, state=state, callbacks=callbacks)
-        write_config(new, run_dir)  # only now: the resume has succeeded
-        _truncate_log(run_dir / "metrics.jsonl", step)
+        _truncate_log(run_dir / "metrics.jsonl", step)  # only now: the resume has succeeded
+        write_config(new, run_dir)
+        rd.tidy()
         trainer.rundir = rd
         return trainer
     except BaseException:
@@ -502,11 +520,13 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     rows = path.read_text(errors="replace").splitlines(keepends=True)
     keep = []
-    for r in rows:
+    for i, r in enumerate(rows):
         try:
-            if int(json.loads(r).get("step", 0)) <= step:
-                keep.append(r)
-        except (ValueError, AttributeError, TypeError):
-            pass  # a torn last row from a killed process
-    if len(keep) != len(rows):
+            row = json.loads(r)
+            later = isinstance(row, dict) and float(row.get("step", 0)) > step
+        except (ValueError, TypeError):  # not one of gankit's rows
+            later = i == len(rows) - 1 and not r.endswith("\n")  # a torn last row from a killed process
+        if not later:
+            keep.append(r if r.endswith("\n") else r + "\n")
+    if keep != rows:
         ckpt.atomic_write_text(path, "".join(keep))

@@ -100,11 +100,17 @@ class Run:
         if not (self.dir / "config.yaml").is_file():
             raise GankitError(f"run '{self.dir}' was stopped before its config was written; it has nothing to load")
         self.config: Config = load_run_config(self.dir)
-        found = [Path(checkpoint)] if checkpoint else ckpt.list_checkpoints(self.dir / "checkpoints")
-        if not found:
-            raise CheckpointError(f"run '{self.dir}' has no checkpoint yet (looked in {self.dir / 'checkpoints'}); "
-                                  f"continue it with `gankit train --resume {self.dir}`")
-        state = ckpt.load(found[-1], expected_hash=recorded_hash(self.dir) or self.config.hash)
+        for attempt in range(3):  # a live run may prune the newest-but-one between listing and loading
+            found = [Path(checkpoint)] if checkpoint else ckpt.list_checkpoints(self.dir / "checkpoints")
+            if not found:
+                raise CheckpointError(f"run '{self.dir}' has no checkpoint yet (looked in "
+                                      f"{self.dir / 'checkpoints'}); continue it with `gankit train --resume {self.dir}`")
+            try:
+                state = ckpt.load(found[-1], expected_hash=recorded_hash(self.dir) or self.config.hash)
+                break
+            except CheckpointError:
+                if checkpoint or found[-1].exists() or attempt == 2:
+                    raise
         self.checkpoint = found[-1]
         self.step = int(state["step"])
         self.info = info_from_dict(state["data_info"])
@@ -187,6 +193,9 @@ class Run:
         path = Path(out) if out else self.dir / "eval.json"
         if write and path.is_dir():
             raise GankitError(f"out '{path}' is a directory; give a JSON file name")
+        if write and not out and rundir.is_locked(self.dir):
+            raise GankitError(f"run '{self.dir}' is still training and will write its own eval.json; "
+                              f"give --out FILE (out=...) to score it now")
         if write and path.exists() and not overwrite:
             raise GankitError(f"'{path}' already exists; pass --overwrite (overwrite=True) to replace it "
                               f"or --out FILE (out=...) to write elsewhere")

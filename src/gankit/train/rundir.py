@@ -19,6 +19,7 @@ Rules (what keeps a user's files safe):
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
 import os
@@ -68,8 +69,10 @@ def is_run_dir(path, legacy: bool = True) -> bool:
 def _owned(name: str, patterns) -> bool:
     from ..io import TEMP_NAME
 
-    return any(bool(TEMP_NAME.fullmatch(name)) if pat == TEMP else fnmatch.fnmatchcase(name, pat)
-               for pat in patterns)
+    m = TEMP_NAME.fullmatch(name)
+    if m and TEMP in patterns:  # a temp file of one of gankit's own files (not any '.x.12345678.tmp')
+        return _owned(m.group("target"), [p for p in patterns if p != TEMP])
+    return any(fnmatch.fnmatchcase(name, pat) for pat in patterns if pat != TEMP)
 
 
 def is_legacy_run(path) -> bool:
@@ -85,13 +88,27 @@ def is_legacy_run(path) -> bool:
             and any((p / "checkpoints").glob("step-*.pt")))
 
 
-def check_no_links(run_dir: Path) -> None:
-    """Refuse a run directory whose own entries are symbolic links (gankit would write or delete
-    through them, outside the run)."""
-    for name in list(OWNED_DIRS) + [n for n in OWNED_FILES if "*" not in n and n != TEMP]:
-        if (Path(run_dir) / name).is_symlink():
-            raise GankitError(f"run directory '{run_dir}' holds a symbolic link '{name}'; gankit does not write "
-                              f"or delete through links inside a run directory (remove the link or choose another out=)")
+def check_entries(run_dir: Path) -> None:
+    """Refuse a run directory whose own entries are not what gankit keeps there: a symbolic link
+    (gankit would write or delete through it), a file where gankit keeps a folder or the reverse.
+    Checked before anything in the run changes."""
+    p = Path(run_dir)
+    fixed = [n for n in OWNED_FILES if "*" not in n and n != TEMP]
+    for name in list(OWNED_DIRS) + fixed:
+        e = p / name
+        if e.is_symlink():
+            what = "a symbolic link"
+        elif not e.exists():
+            continue
+        elif name in OWNED_DIRS and not e.is_dir():
+            what = "not a folder"
+        elif name not in OWNED_DIRS and not e.is_file():
+            what = "not a regular file"
+        else:
+            continue
+        raise GankitError(f"run directory '{run_dir}' holds '{name}', which is {what}: not what gankit keeps "
+                          f"there, so gankit will not write or delete through it; move it away or choose "
+                          f"another out=")
 
 
 def _is_cwd_or_parent(p: Path) -> bool:
@@ -100,6 +117,23 @@ def _is_cwd_or_parent(p: Path) -> bool:
     except OSError:
         return False
     return target == here or target in here.parents
+
+
+def stale_temp_files(run_dir: Path) -> List[Path]:
+    """Temp files of interrupted atomic writes of gankit's own files, where gankit writes them (the run
+    directory and its own sub-folders, not any folder of the user's)."""
+    from ..io import TEMP_NAME
+
+    found = []
+    places = [(Path(run_dir), OWNED_FILES)] + [(Path(run_dir) / d, pats) for d, pats in OWNED_DIRS.items()]
+    for folder, patterns in places:
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for f in folder.iterdir():
+            m = TEMP_NAME.fullmatch(f.name)
+            if m and f.is_file() and not f.is_symlink() and _owned(m.group("target"), patterns):
+                found.append(f)
+    return sorted(found)
 
 
 # ---------------------------------------------------------------- locking
@@ -140,11 +174,17 @@ class RunLock:
                     raise self._refusal() from None
             else:  # pragma: no cover - no flock: pid file, taken over when its pid is dead
                 fd = self._acquire_pid_file()
+            if os.fstat(fd).st_nlink > 1:  # a hard link to some other file: never write into it
+                os.close(fd)
+                raise OSError(errno.EMLINK, "'.lock' is a hard link to another file")
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         except OSError as e:
-            why = "'.lock' is a symbolic link" if self.path.is_symlink() else (e.strerror or str(e))
-            raise GankitError(f"cannot lock run directory '{self.path.parent}': {why}") from None
+            why = ("'.lock' is a symbolic link" if self.path.is_symlink() else
+                   "'.lock' is not a regular file" if self.path.exists() and not self.path.is_file() else
+                   (e.strerror or str(e)))
+            raise GankitError(f"cannot lock run directory '{self.path.parent}': {why}; if no gankit process "
+                              f"uses this run, remove '{self.path}' and try again") from None
         self.fd = fd
         return self
 
@@ -255,6 +295,7 @@ class RunDir:
             if is_locked(out):
                 raise RunLocked(f"refusing to overwrite '{out}': it is in use by another gankit process "
                                 f"({_holder(out / LOCK)}); stop it first")
+            check_entries(out)  # before anything is removed
         parent = out.absolute().parent
         while not parent.exists():
             parent = parent.parent
@@ -262,21 +303,37 @@ class RunDir:
             raise GankitError(f"cannot write run directory '{out}': '{parent}' is a file, not a directory")
 
     @classmethod
-    def create(cls, out: Path, overwrite: bool) -> "RunDir":
-        """Make (or, with ``overwrite``, clear gankit's files from) ``out``, lock it and mark it."""
+    def create(cls, out: Path, overwrite: bool, auto: bool = False) -> "RunDir":
+        """Make (or, with ``overwrite``, clear gankit's files from) ``out``, lock it and mark it.
+        ``auto``: ``out`` was chosen by gankit (``runs/<gan>-<data>``): if another process takes it
+        first, the next free name is used instead."""
+        global _active
         out = Path(out)
         cls.check_new(out, overwrite)
+        while auto:  # reserve a fresh directory atomically
+            try:
+                out.mkdir(parents=True)
+                break
+            except FileExistsError:
+                i = 1
+                base = out.with_name(re.sub(r"-\d+$", "", out.name)) if out.name[-1].isdigit() else out
+                while (cand := base.with_name(f"{base.name}-{i}")).exists() or cand.is_symlink():
+                    i += 1
+                out = cand
+            except OSError as e:
+                raise GankitError(f"cannot create run directory '{out}': {e.strerror or e}") from None
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise GankitError(f"cannot create run directory '{out}': {e.strerror or e}") from None
         lock = RunLock(out).acquire()
+        _active = out  # from here on, an interrupt has touched this directory
         try:
             if overwrite:
                 remove_owned(out)
             elif any(p.name != LOCK for p in out.iterdir()):  # someone filled it since check_new
                 raise GankitError(f"out directory '{out}' is not empty; choose another out=... or pass --overwrite")
-            check_no_links(out)
+            check_entries(out)
             from ..io import atomic_write_text
 
             (out / "checkpoints").mkdir(exist_ok=True)
@@ -289,7 +346,7 @@ class RunDir:
     # ------------------------------------------------------------ existing runs
     @classmethod
     def open(cls, path, action: str = "resume") -> "RunDir":
-        """Lock an existing run directory for ``action`` and remove stale temp files."""
+        """Lock an existing run directory for ``action``; nothing in it changes (see :meth:`tidy`)."""
         p = Path(path)
         if not p.exists():
             raise GankitError(f"cannot {action} '{p}': no such run directory")
@@ -297,18 +354,21 @@ class RunDir:
             raise GankitError(f"cannot {action} '{p}': it is a file, not a run directory")
         if not is_run_dir(p):
             raise GankitError(f"cannot {action} '{p}': it is not a gankit run directory (no {MARKER} marker)")
-        check_no_links(p)
-        lock = RunLock(p).acquire()
-        from ..io import atomic_write_text, remove_stale_temp
+        check_entries(p)
+        return cls(p, RunLock(p).acquire()).activate()
 
-        try:
-            remove_stale_temp(p)
-            if not (p / MARKER).is_file():  # an old run: mark it, it is gankit's
-                atomic_write_text(p / MARKER, json.dumps({"gankit_run": 1}) + "\n")
-        except BaseException:
-            lock.release()
-            raise
-        return cls(p, lock).activate()
+    def tidy(self) -> None:
+        """Once a resume has succeeded: remove stale temp files of gankit's own writes and mark an
+        older run (made before the marker existed) as gankit's."""
+        from ..io import atomic_write_text
+
+        for f in stale_temp_files(self.path):
+            try:
+                f.unlink()
+            except OSError:
+                pass  # best effort: hidden and harmless
+        if not (self.path / MARKER).is_file():
+            atomic_write_text(self.path / MARKER, json.dumps({"gankit_run": 1}) + "\n")
 
     def activate(self) -> "RunDir":
         global _active
