@@ -255,12 +255,12 @@ def _wait_for(cond, what: str, timeout: float = 120.0) -> None:
 def test_c03_live_run_is_locked_and_a_dead_ones_lock_is_taken_over(ws):
     run = ws / "c03" / "run"
     box = {}
-    long_run = ["train", "gan", "steps=100000000", "train.checkpoint_every=50", "train.log_every=50",
+    long_run = ["train", "gan", "steps=100000000", "train.checkpoint_every=200", "train.log_every=50",
                 "train.sample_every=0", f"out={run}"] + TINY
     th = threading.Thread(target=lambda: box.update(res=run_cli(long_run, ws / "c03" / "cwd0")))
     th.start()
     try:
-        _wait_for(lambda: (run / "checkpoints" / "step-00000050.pt").is_file(), "the live run's first checkpoint")
+        _wait_for(lambda: any((run / "checkpoints").glob("step-*.pt")), "the live run's first checkpoint")
         pid = json.loads((run / ".lock").read_text())["pid"]
         res = run_cli(["train", "--resume", str(run), "--quiet"], ws / "c03" / "cwd1")
         err("3", "resume-live-run", res, str(run), f"pid {pid}")
@@ -270,7 +270,7 @@ def test_c03_live_run_is_locked_and_a_dead_ones_lock_is_taken_over(ws):
         err("13", "eval-live-run-default-output", res, "still training", "--out")
         res = run_cli(["sample", str(run), "--out", "x.npy"], ws / "c03" / "cwd5")
         ok("3", "sample-live-run", res)
-        assert (run / "config.yaml").is_file() and (run / "checkpoints" / "step-00000050.pt").is_file()
+        assert (run / "config.yaml").is_file() and any((run / "checkpoints").glob("step-*.pt"))
     finally:
         pid = json.loads((run / ".lock").read_text())["pid"] if (run / ".lock").is_file() else None
         if pid:
