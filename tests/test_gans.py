@@ -91,3 +91,37 @@ def test_energy_objectives_need_an_autoencoder_discriminator():
         with pytest.raises(ConfigError, match="auto-encoder"):
             resolve("gan", [f"objective={obj}"])
         resolve(obj)  # their own GANs accept them
+
+
+@pytest.mark.parametrize("gan,good,bad", [
+    ("rgan", ["rsgan", "rlsgan", "rhinge"], ["rasgan", "ralsgan", "rahinge", "hinge"]),
+    ("ragan", ["rasgan", "ralsgan", "rahinge"], ["rsgan", "rlsgan", "rhinge"]),
+    ("lsgan", ["lsgan", "lsgan-chi2"], ["wgan", "rlsgan"]),
+    ("fgan", ["fgan-kl", "fgan-js"], ["wgan", "nonsaturating"]),
+])
+def test_named_gans_accept_exactly_their_objectives(gan, good, bad):
+    """rgan is the relativistic family only (its old prefix check 'r' let the average ones in)."""
+    from gankit.config import resolve
+    from gankit.errors import ConfigError
+
+    for o in good:
+        assert resolve(gan, [f"objective={o}"]).objective == o
+    for o in bad:
+        with pytest.raises(ConfigError, match=f"got '{o}'"):
+            resolve(gan, [f"objective={o}"])
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_dcgan_generator_biases_follow_normalisation(norm):
+    """A bias before batch norm is redundant (the paper's nets have none there); without
+    normalisation every deconvolution needs its bias."""
+    from torch import nn
+
+    from gankit.models.dcgan import DCGANGenerator
+    from gankit.nn import LayerFactory
+
+    G = DCGANGenerator(8, (1, 28, 28), 8, LayerFactory(norm=norm, act="relu"))
+    deconvs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(deconvs) == 3
+    hidden_bias = [m.bias is not None for m in deconvs[:-1]]
+    assert hidden_bias == [norm == "none"] * 2 and deconvs[-1].bias is not None

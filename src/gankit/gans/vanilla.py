@@ -10,7 +10,7 @@ class's steps compose the objective with the penalties.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal, Optional, Tuple
 
 from ..config import _rng
 from ..errors import ConfigError
@@ -69,15 +69,21 @@ class ComposedGAN(GAN):
 
 
 def named(name: str, doc: str, *, arch: str = "auto", objective: str = "nonsaturating",
-          objective_prefix: Optional[str] = None, needs_images: bool = False) -> type:
-    """Register a composed GAN under ``name``; its paper settings live in ``configs/<name>.yaml``."""
+          objectives: Optional[Tuple[str, ...]] = None, needs_images: bool = False) -> type:
+    """Register a composed GAN under ``name``; its paper settings live in ``configs/<name>.yaml``.
+    ``objectives``: the only objectives the named GAN is (e.g. rgan: the three relativistic ones,
+    not the relativistic-average ones); a name ending in '-' stands for a family (``fgan-``)."""
+
+    def allowed(obj: str) -> bool:
+        return any(obj == o or (o.endswith("-") and obj.startswith(o)) for o in objectives)
 
     @classmethod
     def validate(cls, cfg):
         GAN.validate.__func__(cls, cfg)
         obj = cfg.objective or cls.default_objective
-        if objective_prefix and not obj.startswith(objective_prefix):
-            raise ConfigError(f"config: GAN '{name}' needs an objective starting with '{objective_prefix}', got '{obj}'")
+        if objectives and not allowed(obj):
+            raise ConfigError(f"config: GAN '{name}' uses objective {' or '.join(o + ('<divergence>' if o.endswith('-') else '') for o in objectives)}, "
+                              f"got '{obj}'")
 
     cls = type(name.title().replace("-", ""), (ComposedGAN,), {
         "__doc__": doc, "arch": arch, "default_objective": objective, "needs_images": needs_images,
@@ -92,7 +98,7 @@ named("dcgan", "Radford et al. 2015 (arXiv 1511.06434): all-convolutional G and 
       "init, Adam(2e-4, beta1 0.5), z in R^100; resolution, width and channels are parameters.",
       arch="dcgan", needs_images=True)
 named("lsgan", "Mao et al. 2016 (arXiv 1611.04076): least-squares losses, (a,b,c) = (0,1,1) or lsgan-chi2 "
-      "(-1,1,0).", objective="lsgan", objective_prefix="lsgan")
+      "(-1,1,0).", objective="lsgan", objectives=("lsgan", "lsgan-chi2"))
 named("wgan", "Arjovsky et al. 2017 (arXiv 1701.07875): critic loss E D(G(z)) - E D(x), weights clipped to "
       "+-0.01, RMSProp 5e-5, n_critic 5.", objective="wgan")
 named("wgan-gp", "Gulrajani et al. 2017 (arXiv 1704.00028): WGAN loss + 10 E(||grad D(x_hat)|| - 1)^2, no "
@@ -101,9 +107,9 @@ named("dragan", "Kodali et al. 2017 (arXiv 1705.07215): non-saturating loss + 10
       "around the data.")
 named("fgan", "Nowozin et al. 2016 (arXiv 1606.00709): variational f-divergence; choose it with "
       "objective=fgan-<divergence> (tv, kl, reverse-kl, pearson, neyman, hellinger, jeffrey, js, gan).",
-      objective="fgan-js", objective_prefix="fgan-")
+      objective="fgan-js", objectives=("fgan-",))
 named("rgan", "Jolicoeur-Martineau 2018 (arXiv 1807.00734): relativistic losses on C(x_r) - C(x_f); "
-      "objective rsgan (default), rlsgan or rhinge.", objective="rsgan", objective_prefix="r")
+      "objective rsgan (default), rlsgan or rhinge.", objective="rsgan", objectives=("rsgan", "rlsgan", "rhinge"))
 named("ragan", "Jolicoeur-Martineau 2018 (arXiv 1807.00734): relativistic average losses; objective rasgan "
-      "(default), ralsgan or rahinge.", objective="rasgan", objective_prefix="ra")
+      "(default), ralsgan or rahinge.", objective="rasgan", objectives=("rasgan", "ralsgan", "rahinge"))
 named("hinge-gan", "Lim & Ye 2017 (arXiv 1705.02894), Geometric GAN: hinge loss.", objective="hinge")

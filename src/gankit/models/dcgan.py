@@ -36,9 +36,10 @@ class DCGANGenerator(nn.Module):
         channels, res, _ = out_shape
         base, stages = plan(res)
         ch = width * 2 ** (stages - 1)
-        layers = [factory.deconv(z_dim, ch, base, 1, 0, bias=False), factory.norm_layer(ch), factory.activation()]
+        bias = factory.norm == "none"  # a bias is redundant only before a normalisation layer
+        layers = [factory.deconv(z_dim, ch, base, 1, 0, bias=bias), factory.norm_layer(ch), factory.activation()]
         for _ in range(stages - 1):
-            layers += [factory.deconv(ch, ch // 2, 4, 2, 1, bias=False), factory.norm_layer(ch // 2), factory.activation()]
+            layers += [factory.deconv(ch, ch // 2, 4, 2, 1, bias=bias), factory.norm_layer(ch // 2), factory.activation()]
             ch //= 2
         layers += [factory.deconv(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
