@@ -125,3 +125,19 @@ def test_dcgan_generator_biases_follow_normalisation(norm):
     assert len(deconvs) == 3
     hidden_bias = [m.bias is not None for m in deconvs[:-1]]
     assert hidden_bias == [norm == "none"] * 2 and deconvs[-1].bias is not None
+
+
+def test_spectral_norm_is_exact_right_after_dcgan_init():
+    """DCGAN's N(0, 0.02) init re-draws weights that SN already wraps; the power iteration must be
+    redone for the new weights, else D starts far from 1-Lipschitz (sigma ~9-80 here before the fix)."""
+    import gankit
+    from gankit.data import DataInfo
+    from gankit.gans import GANS
+    from gankit.nn.spectral import largest_singular_value, normalised_weight, sn_layers
+
+    cfg = gankit.load_config("dcgan", ["model.d_sn=true", "model.d_width=16", "model.g_width=16", "model.z_dim=8"])
+    info = DataInfo(name="mnist", kind="images", shape=(1, 28, 28), num_classes=10)
+    torch.manual_seed(0)
+    D = GANS.get("dcgan")(cfg, info).D
+    sigmas = [largest_singular_value(normalised_weight(m)) for _, m, _ in sn_layers(D)]
+    assert len(sigmas) == 3 and all(abs(s - 1) < 1e-3 for s in sigmas), sigmas

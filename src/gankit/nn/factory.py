@@ -76,3 +76,6 @@ def init_dcgan(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.InstanceNorm2d, nn.GroupNorm)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+    from .spectral import refresh_power_iteration
+
+    refresh_power_iteration(module)  # SN's u, v must belong to the new weights

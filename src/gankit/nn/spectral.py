@@ -70,6 +70,20 @@ def sn_layers(module: nn.Module) -> Iterator[Tuple[str, nn.Module, int]]:
 
 
 @torch.no_grad()
+def refresh_power_iteration(module: nn.Module, iterations: int = 100) -> None:
+    """Re-estimate u and v of every spectrally normalised layer in ``module`` for its *current*
+    weight. Needed after re-initialising weights that are already wrapped (e.g. DCGAN's N(0, 0.02)
+    init after the layer factory applied SN): otherwise the stored vectors belong to the old
+    weight and the first forward passes divide by a wrong sigma (Miyato et al. 2018 keep u
+    from step to step on the assumption that W changes slowly)."""
+    for _, m, _ in sn_layers(module):
+        if parametrize.is_parametrized(m, "weight"):
+            for p in m.parametrizations.weight:
+                if _SpectralNorm is not None and isinstance(p, _SpectralNorm):
+                    p._power_method(p._reshape_weight_to_matrix(m.parametrizations.weight.original), iterations)
+
+
+@torch.no_grad()
 def normalised_weight(layer: nn.Module) -> Tensor:
     """The weight ``layer`` currently uses, W / sigma_hat, *without* advancing its power iteration
     (the parametrisation is evaluated in eval mode, which reuses the stored u and v)."""
