@@ -171,17 +171,15 @@ def _laughs(levels: int = 9) -> str:
 
 
 def test_yaml_alias_bomb_in_a_file_is_refused_quickly(tmp_path):
-    import time
-
+    """Refused without expanding it: with 16 levels (9**16 strings) anything that expanded the
+    bomb would never return, so returning at all is the check (no clock needed)."""
     from gankit.config import read_yaml
 
     f = tmp_path / "bomb.yaml"
-    f.write_text("gan: gan\nmodel:\n  " + _laughs().replace("\n", "\n  "))
-    t = time.perf_counter()
+    f.write_text("gan: gan\nmodel:\n  " + _laughs(16).replace("\n", "\n  "))
     for fn in (read_yaml, resolve):
         msg = _one_line_error(fn, str(f))
         assert "bomb.yaml" in msg and "too large a structure (YAML aliases)" in msg, msg
-    assert time.perf_counter() - t < 5
 
 
 @pytest.mark.parametrize("value", [

@@ -325,12 +325,9 @@ MAX_ERROR_CHARS = 400
 
 def _one_line(message: str) -> str:
     """An error message as one bounded line (no control characters, at most MAX_ERROR_CHARS)."""
-    text = " ".join(str(message).split())
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    if len(text) > MAX_ERROR_CHARS:
-        cut = text[:MAX_ERROR_CHARS].rsplit(" ", 1)[0]
-        text = cut + " …"
-    return text
+    from .errors import clip, shorten
+
+    return shorten(message, MAX_ERROR_CHARS) or clip(shorten(message, len(str(message))), MAX_ERROR_CHARS)
 
 
 def _error(message: str) -> int:

@@ -35,7 +35,7 @@ from typing import Any, Dict, Literal, Optional, Tuple
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, clip as _clip, printable as _one_line
 from .registry import nearest
 
 
@@ -51,17 +51,6 @@ def _rng(lo=None, hi=None, lo_open=False, hi_open=False) -> dict:
 # shown by _show (a short excerpt), keys by _key, paths by _path, and _error is the last guard.
 MAX_MESSAGE = 300
 _SHOW_LIMIT = 60
-
-
-def _one_line(s: str) -> str:
-    """``s`` with every line break or other non-printable character escaped (``\\n``, ``\\x00``, ...)."""
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
-
-
-def _clip(s: str, limit: int) -> str:
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 class _ShortRepr(reprlib.Repr):
@@ -219,14 +208,18 @@ class Config:
     def to_yaml(self) -> str:
         return yaml.safe_dump(_plain(self.to_dict()), sort_keys=False)
 
-    @property
-    def hash(self) -> str:
-        """Identity of what is trained: everything except where/how long/on which device."""
+    def identity(self) -> dict:
+        """What is trained: every setting except where/how long/on which device and logging cadence."""
         d = self.to_dict()
         for k in ("out", "device", "steps"):
             d.pop(k)
         d["train"] = {k: v for k, v in d["train"].items() if k in _TRAIN_KEYS_IN_HASH}
-        blob = json.dumps(_plain(d), sort_keys=True)
+        return d
+
+    @property
+    def hash(self) -> str:
+        """The identity of what is trained (:meth:`identity`), hashed."""
+        blob = json.dumps(_plain(self.identity()), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -5,6 +5,28 @@ The CLI prints its message as one line and exits non-zero, without a traceback.
 """
 
 
+def printable(text: str) -> str:
+    """``text`` with every line break or other non-printable character escaped (``\\n``, ``\\x00``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in '…' when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace runs collapsed, other control characters as '?'), at most
+    ``limit`` characters, cut at a word boundary with '…'; '' if no word boundary fits."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(text).split()))
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else ""
+    return cut.rstrip(" ,;:.-(") + "…" if cut else ""
+
+
 class GankitError(Exception):
     """An error caused by user input; its message is one actionable line."""
 

@@ -161,11 +161,13 @@ def atomic_write_bytes(path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def remove_stale_temp(directory) -> List[Path]:
+def remove_stale_temp(directory, recursive: bool = True, target=None) -> List[Path]:
     """Remove the temp files interrupted atomic writes left under ``directory``; return them, sorted.
 
     Only regular files whose name matches :data:`TEMP_NAME` exactly are removed, in ``directory`` and
-    every sub-directory; symbolic links (to files or directories) are neither followed nor removed.
+    (``recursive``) every sub-directory; symbolic links (to files or directories) are neither followed
+    nor removed. ``target(name)``, if given, must also accept the name of the file the temp file was
+    written for (e.g. only gankit's own files of a run directory).
     Call it only while no other process can be writing there (e.g. holding the run's lock): a temp
     file of a write in progress looks the same as a stale one. Best effort: a missing ``directory``
     gives ``[]``; unreadable directories and files that cannot be removed (read-only file system, no
@@ -175,7 +177,8 @@ def remove_stale_temp(directory) -> List[Path]:
     top = Path(directory)
     for root, _dirs, files in os.walk(top, followlinks=False):
         for name in files:
-            if not TEMP_NAME.fullmatch(name):
+            m = TEMP_NAME.fullmatch(name)
+            if not m or (target is not None and not target(m.group("target"))):
                 continue
             p = Path(root) / name
             try:
@@ -185,4 +188,6 @@ def remove_stale_temp(directory) -> List[Path]:
             except OSError:  # gone meanwhile, or not removable (read-only file system, no permission): skip
                 continue
             removed.append(p)
+        if not recursive:
+            break
     return sorted(removed)

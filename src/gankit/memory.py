@@ -7,6 +7,7 @@ rough) into a :class:`~gankit.errors.GankitError` naming what was being done and
 """
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from typing import Optional
@@ -76,6 +77,6 @@ def oom_guard(what: str, lower: str):
         raise GankitError(f"out of memory while {what}; lower {lower}") from None
 
 
-def parameter_bytes(module: torch.nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in module.parameters()) + \
-        sum(b.numel() * b.element_size() for b in module.buffers())
+def sample_bytes(shape, n: int, z_dim=0) -> int:
+    """float32 bytes of ``n`` samples of ``shape`` and their noise vectors (what ``GAN.sample`` holds)."""
+    return 4 * n * (math.prod(shape) + int(z_dim or 0))

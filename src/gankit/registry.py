@@ -7,16 +7,14 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Dict, Generic, Iterator, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, clip, printable
 
 T = TypeVar("T")
 
 
 def shown(word, limit: int = 60) -> str:
     """A name typed by a user, for a message: one line, at most ``limit`` characters."""
-    text = " ".join(str(word).split()) if "\n" in str(word) or "\r" in str(word) else str(word)
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return clip(printable(str(word)), limit)
 
 
 def nearest(word: str, choices, prefix: str = "") -> str:

@@ -19,7 +19,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, shorten as _short
 from ..io import atomic_write, atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 
 FORMAT = "gankit-checkpoint/1"
@@ -106,15 +106,6 @@ def _describe(v) -> str:
 
 # ------------------------------------------------------------------ why a file did not load
 _MAX_MESSAGE = 300
-
-
-def _short(text: str, limit: int) -> str:
-    """``text`` on one line, at most ``limit`` characters, cut at a word boundary with "…"."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit].rsplit(" ", 1)[0] if " " in text[: limit] else ""
-    return cut.rstrip(" ,;:.-(") + "…" if cut else ""
 
 
 def _load_error(path: Path, e: Exception) -> CheckpointError:

@@ -11,7 +11,6 @@ back only at logging and checkpoint intervals, which is also where the NaN/Inf g
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import sys
@@ -25,15 +24,15 @@ import numpy as np
 import torch
 
 from .. import __version__, jsonutil
-from ..config import _TRAIN_KEYS_IN_HASH as _HASHED_TRAIN_KEYS, Config, load_run_config, recorded_hash, resolve
+from ..config import Config, load_run_config, recorded_hash, resolve
 from ..data import DataInfo, DeviceLoader, load_dataset
 from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged, WriteError
 from ..gans import GANS
-from ..memory import check_fits, oom_guard
+from ..memory import check_fits, oom_guard, sample_bytes
 from . import checkpoint as ckpt
 from .ema import ema_copy, ema_update
 from .optim import make_optimizer, make_scheduler
-from .rundir import RunDir, read_status
+from .rundir import RunDir, read_status, unique_dir
 
 Callback = Callable[["Trainer", int], None]
 
@@ -82,13 +81,6 @@ def info_from_dict(d: dict) -> DataInfo:
     d["shape"] = tuple(d["shape"])
     d["modes"] = None if d.get("modes") is None else torch.tensor(d["modes"])
     return DataInfo(**d)
-
-
-def unique_dir(base: Path) -> Path:
-    p, i = base, 1
-    while p.exists() or p.is_symlink():
-        p, i = base.with_name(f"{base.name}-{i}"), i + 1
-    return p
 
 
 def out_dir(cfg: Config) -> Path:
@@ -419,12 +411,12 @@ def check_memory(cfg: Config, info: DataInfo, device: torch.device) -> None:
     check_fits(n_params * 4 * 4, f"the networks ({n_params:,} parameters with gradients and optimiser state)",
                "the model widths (model.*)", device)
     t = cfg.train
-    per_sample = 4 * (math.prod(info.shape) + int(cfg.model.get("z_dim", 0) or 0))
     draws = {"train.grid_size": t.grid_size}
     if info.kind == "points" or t.eval_every:
         draws["train.eval_samples"] = t.eval_samples
     key = max(draws, key=draws.get)
-    check_fits(draws[key] * per_sample, f"{key}={draws[key]} samples", key, device)
+    check_fits(sample_bytes(info.shape, draws[key], cfg.model.get("z_dim", 0)), f"{key}={draws[key]} samples",
+               key, device)
 
 
 def write_config(cfg: Config, run_dir: Path) -> None:
@@ -460,11 +452,8 @@ def _changed_settings(old: Config, new: Config) -> List[str]:
                 out[f"{prefix}{k}"] = v
         return out
 
-    skip = {"out", "device", "steps"}
-    a, b = flat(old.to_dict()), flat(new.to_dict())
-    keys = [k for k in sorted(set(a) | set(b)) if k not in skip and a.get(k) != b.get(k)
-            and not (k.startswith("train.") and k.split(".", 1)[1] not in _HASHED_TRAIN_KEYS)]
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}"[:80] for k in keys]
+    a, b = flat(old.identity()), flat(new.identity())
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}"[:80] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer:

@@ -16,7 +16,7 @@ from .. import jsonutil
 from ..config import Config, check_seed, load_run_config, recorded_hash, resolve
 from ..errors import CheckpointError, GankitError
 from ..gans import GANS
-from ..memory import check_fits
+from ..memory import check_fits, sample_bytes
 from . import checkpoint as ckpt
 from . import rundir
 
@@ -68,10 +68,6 @@ def check_metrics(info, metrics, dataset=None) -> None:
     from ..metrics.suite import _resolve_metrics
 
     _resolve_metrics(names, None, None, dataset)
-
-
-def sample_bytes(info, n: int, z_dim: int = 0) -> int:
-    return 4 * n * (int(np.prod(info.shape)) + int(z_dim or 0))
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,7 +128,7 @@ class Run:
         """Refuse ``n`` samples that cannot fit in memory, before drawing them."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise GankitError(f"{what} must be a positive integer, got {n!r}")
-        check_fits(sample_bytes(self.info, n, getattr(self.gan, "z_dim", 0)) * (2 if self.device.type == "cpu" else 1),
+        check_fits(sample_bytes(self.info.shape, n, getattr(self.gan, "z_dim", 0)) * (2 if self.device.type == "cpu" else 1),
                    f"{n:,} samples", what, self.device)
 
     def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
@@ -189,7 +185,6 @@ class Run:
 
             raise GankitError(f"evaluate() got an unknown argument '{unknown[0]}'"
                               f"{nearest(unknown[0], sorted(_eval_options()))}")
-        check_metrics(self.info, kw.get("metrics"), dataset=self.info.name)
         path = Path(out) if out else self.dir / "eval.json"
         if write and path.is_dir():
             raise GankitError(f"out '{path}' is a directory; give a JSON file name")

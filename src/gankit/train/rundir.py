@@ -119,21 +119,12 @@ def _is_cwd_or_parent(p: Path) -> bool:
     return target == here or target in here.parents
 
 
-def stale_temp_files(run_dir: Path) -> List[Path]:
-    """Temp files of interrupted atomic writes of gankit's own files, where gankit writes them (the run
-    directory and its own sub-folders, not any folder of the user's)."""
-    from ..io import TEMP_NAME
-
-    found = []
-    places = [(Path(run_dir), OWNED_FILES)] + [(Path(run_dir) / d, pats) for d, pats in OWNED_DIRS.items()]
-    for folder, patterns in places:
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        for f in folder.iterdir():
-            m = TEMP_NAME.fullmatch(f.name)
-            if m and f.is_file() and not f.is_symlink() and _owned(m.group("target"), patterns):
-                found.append(f)
-    return sorted(found)
+def unique_dir(base: Path) -> Path:
+    """``base``, or the first of ``base-1``, ``base-2``, ... that does not exist yet."""
+    p, i = base, 1
+    while p.exists() or p.is_symlink():
+        p, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return p
 
 
 # ---------------------------------------------------------------- locking
@@ -310,16 +301,13 @@ class RunDir:
         global _active
         out = Path(out)
         cls.check_new(out, overwrite)
-        while auto:  # reserve a fresh directory atomically
+        base = out
+        while auto:  # reserve a fresh directory atomically: another process may take the name first
             try:
                 out.mkdir(parents=True)
                 break
             except FileExistsError:
-                i = 1
-                base = out.with_name(re.sub(r"-\d+$", "", out.name)) if out.name[-1].isdigit() else out
-                while (cand := base.with_name(f"{base.name}-{i}")).exists() or cand.is_symlink():
-                    i += 1
-                out = cand
+                out = unique_dir(base)
             except OSError as e:
                 raise GankitError(f"cannot create run directory '{out}': {e.strerror or e}") from None
         try:
@@ -360,13 +348,11 @@ class RunDir:
     def tidy(self) -> None:
         """Once a resume has succeeded: remove stale temp files of gankit's own writes and mark an
         older run (made before the marker existed) as gankit's."""
-        from ..io import atomic_write_text
+        from ..io import atomic_write_text, remove_stale_temp
 
-        for f in stale_temp_files(self.path):
-            try:
-                f.unlink()
-            except OSError:
-                pass  # best effort: hidden and harmless
+        for folder, patterns in [(self.path, OWNED_FILES)] + [(self.path / d, p) for d, p in OWNED_DIRS.items()]:
+            if folder.is_dir() and not folder.is_symlink():
+                remove_stale_temp(folder, recursive=False, target=lambda name, p=patterns: _owned(name, p))
         if not (self.path / MARKER).is_file():
             atomic_write_text(self.path / MARKER, json.dumps({"gankit_run": 1}) + "\n")
 
