@@ -152,8 +152,21 @@ def cmd_train(a) -> None:
     else:
         run = train(a.config, *overrides, overwrite=a.overwrite)
     print(f"run directory: {run.dir}")
+    meta = _run_meta(run.dir)
+    if meta.get("stopped_by") == "max_minutes":
+        print(f"stopped by train.max_minutes after {meta.get('train_seconds', 0) / 60:.2f} minutes of training, "
+              f"at step {meta.get('step')} of {meta.get('steps')}")
     if (run.dir / "eval.json").is_file():
         print(_table(json.loads((run.dir / "eval.json").read_text())))
+
+
+def _run_meta(run_dir) -> dict:
+    """The run's run.json ({} if it cannot be read)."""
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _table(result: dict) -> str:

@@ -3,8 +3,10 @@
 Layers, later wins:
 
 1. the dataclass defaults below (the one source of defaults);
-2. the named GAN's preset ``configs/<name>.yaml`` (shipped inside the package);
-3. a user YAML file (which names its GAN with ``gan:`` and is applied on top of that preset);
+2. the named GAN's preset ``configs/<name>.yaml`` (shipped inside the package): its paper settings,
+   then its ``by_data`` sections for the data the run uses (see :func:`data_sections`);
+3. a user YAML file (which names its GAN with ``gan:`` and is applied on top of that preset; it may
+   have ``by_data`` sections too);
 4. ``KEY=VALUE`` overrides from the command line or keyword arguments of :func:`gankit.train`.
 
 Validation is strict: an unknown key, a wrong type or an out-of-range value raises
@@ -170,7 +172,7 @@ class TrainConfig:
     n_critic: int = field(default=1, metadata=_rng(1, 1000))
     ema: Optional[float] = field(default=None, metadata=_rng(0.0, 1.0, True, True))
     ema_start: int = field(default=0, metadata=_rng(0))
-    amp: bool = False
+    amp: bool = False  # bf16 autocast on the training device (CUDA or CPU)
     deterministic: bool = False
     log_every: int = field(default=100, metadata=_rng(1))
     sample_every: int = field(default=500, metadata=_rng(0))
@@ -181,7 +183,12 @@ class TrainConfig:
     eval_features: Literal["auto", "classifier", "inception"] = "auto"
     inception_weights: Optional[str] = None
     grid_size: int = field(default=64, metadata=_rng(1, 1024))
+    # 2-D data: frames of the training picture (samples over D's score) for samples/training.gif; 0: none
+    gif_frames: int = field(default=40, metadata=_rng(0, 1000))
     progress: bool = True
+    # stop cleanly (checkpoint, samples, eval) after this many minutes of training wall time, counted
+    # across resumes; periodic evaluations are not counted. None: no time limit
+    max_minutes: Optional[float] = field(default=None, metadata=_rng(0.0, lo_open=True))
 
 
 @dataclass
@@ -646,6 +653,58 @@ def read_yaml(path) -> dict:
     return data
 
 
+# ------------------------------------------------------------------ data-aware settings
+POINT_DATASETS = ("ring8", "grid25")  # the 2-D mixtures; every other dataset is images
+DATA_SECTION = "by_data"
+
+
+def data_kind(name) -> str:
+    """``"points"`` for the 2-D mixtures, ``"images"`` for every other dataset."""
+    return "points" if name in POINT_DATASETS else "images"
+
+
+def data_sections(layer: dict, data_name, where: str) -> dict:
+    """``layer`` (a preset or a user file) with its ``by_data`` sections for ``data_name`` laid over it.
+
+    One mechanism chooses settings by the data for every GAN: a layer may hold ``by_data:`` with
+    sections keyed by the kind of data (``points``: ring8, grid25; ``images``: everything else) or by a
+    dataset's name (``mnist``, ``grid25`` ...). The kind's section applies first, then the dataset's,
+    both above the layer's own settings and below every later layer (a user's file, overrides), so an
+    explicit setting always wins. A section cannot choose the data itself (``data.name``)."""
+    layer = _copy(layer)
+    sections = layer.pop(DATA_SECTION, None)
+    if sections is None:
+        return layer
+    from .data import DATASETS
+
+    valid = ("points", "images") + tuple(DATASETS.names())
+    if not isinstance(sections, dict):
+        raise _error(f"config: {where}: '{DATA_SECTION}' must map data kinds or dataset names ({', '.join(valid)}) "
+                     f"to settings, got {_show(sections)}")
+    for key, sec in sections.items():
+        if key not in valid:
+            raise _error(f"config: {where}: unknown '{DATA_SECTION}.{_key(_name(key))}'{_near(key, valid)} "
+                         f"(valid: {', '.join(valid)})")
+        if not isinstance(sec, dict):
+            raise _error(f"config: {where}: '{DATA_SECTION}.{key}' must be a section of settings, got {_show(sec)}")
+        if isinstance(sec.get("data"), dict) and "name" in sec["data"] or isinstance(sec.get("data"), str):
+            raise _error(f"config: {where}: '{DATA_SECTION}.{key}' cannot set data.name (it is chosen by it)")
+    for key in (data_kind(data_name), data_name):
+        if isinstance(key, str) and key in sections:
+            layer = deep_merge(layer, sections[key])
+    return layer
+
+
+def _data_name(*layers) -> Any:
+    """The dataset a run will use: the last layer (of those given, in order) that names it."""
+    name = DataConfig.name
+    for layer in layers:
+        d = layer.get("data") if isinstance(layer, dict) else None
+        if isinstance(d, dict) and "name" in d:
+            name = d["name"]
+    return name
+
+
 def preset_names() -> list:
     return list(_preset_names())
 
@@ -700,22 +759,32 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
         overrides = list(overrides)
     except TypeError:
         raise _error(f"config: overrides must be a list of KEY=VALUE strings, got {_show(overrides)}") from None
+    given: dict = {}  # the overrides and keywords: the top layer
     for item in overrides:
-        user = deep_merge(user, parse_override(item))
+        given = deep_merge(given, parse_override(item))
     for k, v in kw.items():
         _check_tree(v, _key(k))
         if not isinstance(v, dict):  # data='mnist' is data.name; data={...} is the section
             k = SHORTHANDS.get(k, k)
-        user = deep_merge(user, _nest(k, v))
-    gan_name = user.get("gan", Config.gan)
+        given = deep_merge(given, _nest(k, v))
+    gan_name = given.get("gan", user.get("gan", Config.gan))
     if not isinstance(gan_name, str):
         raise _error(f"config: gan must be a string, got {_show(gan_name)}")
     from .gans import GANS
 
     gan_cls = _lookup(GANS, gan_name, "gan")
     groups = gan_cls.optim_group_names
-    # the layers, later wins: the defaults, the GAN's preset, the user's (file, overrides, keywords)
-    merged = deep_merge(deep_merge(_defaults(gan_cls), preset(gan_name)), user)
+    # the layers, later wins: the defaults, the GAN's preset, the user's file, overrides and keywords;
+    # the preset's and the file's by_data sections follow the data the run will use
+    base = preset(gan_name)
+    data_name = _data_name(base, user, given)
+    layers = (data_sections(base, data_name, f"preset '{gan_name}'"),
+              data_sections(user, data_name, "the given settings"), given)
+    if DATA_SECTION in given:
+        raise _error(f"config: '{DATA_SECTION}' sections belong in a preset or config file, not in overrides")
+    merged = _defaults(gan_cls)
+    for layer in layers:
+        merged = deep_merge(merged, layer)
     model = merged.pop("model")  # mappings now: a single value there was a conflict in deep_merge
     optim = merged.pop("optim")
     cfg = build_dataclass(Config, merged)

@@ -15,13 +15,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..config import Config, build_dataclass
+from ..config import POINT_DATASETS, Config, build_dataclass
 from ..errors import ConfigError
 from ..objectives import OBJECTIVES
-from ..penalties import PENALTIES
+from ..penalties import PENALTIES, PER_SAMPLE
 
 StepResult = Tuple[Tensor, Dict[str, Tensor]]
-POINT_DATASETS = ("ring8", "grid25")
 
 
 @dataclass
@@ -51,7 +50,23 @@ class GAN(nn.Module):
         self.objective = OBJECTIVES.get(cfg.objective or self.default_objective)
         self.penalties = [(name, PENALTIES.get(name), w) for name, w in cfg.penalties.items() if w != 0]
         self.G, self.D = self.build(info)
+        self.check_per_sample()
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.train.ema else None
+
+    @property
+    def per_sample_penalties(self) -> List[str]:
+        """The penalties in use that take each sample's own gradient (gp, dragan, r1, r2)."""
+        return [name for name, _, _ in self.penalties if name in PER_SAMPLE]
+
+    def check_per_sample(self) -> None:
+        """Refuse a per-sample gradient penalty on a D with batch norm: there each sample's "own"
+        gradient mixes in every other sample of the batch, and the penalty's extra forward pass
+        moves the running statistics with off-data points (Gulrajani et al. 2017, arXiv 1704.00028,
+        Sec. 4, replace batch norm in the critic by layer norm for this reason)."""
+        names = self.per_sample_penalties
+        if names and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules()):
+            raise ConfigError(f"config: penalty {', '.join(names)} needs each sample's own gradient of D, but D has "
+                              f"batch norm, which mixes the samples of a batch; use model.d_norm=layer or none")
 
     # ------------------------------------------------------------ to override
     def build(self, info) -> Tuple[nn.Module, nn.Module]:
@@ -122,6 +137,26 @@ class GAN(nn.Module):
         d_real = self.D(real) if self.objective.g_needs_real else None
         loss = self.objective.g_loss(d_fake, d_real)
         return loss, {"g_loss": loss.detach()}
+
+    # ------------------------------------------------------------ pictures
+    def d_score(self, x: Tensor) -> Tensor:
+        """D's verdict on each sample of ``x``, higher meaning judged more real (a logit or a critic
+        value here; energy GANs return minus the energy). Used for the background of 2-D pictures."""
+        return self.D(x).reshape(x.shape[0], -1).mean(1)
+
+    @torch.no_grad()
+    def d_field(self, lim: float, n: int = 80) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(xs, ys, values)``: :meth:`d_score` on an ``n`` x ``n`` grid over ``[-lim, lim]^2``
+        (2-D data only), with D in eval mode (no batch statistics or power iterations change)."""
+        axis = torch.linspace(-lim, lim, n, device=self.device)
+        gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            values = self.d_score(torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)).reshape(n, n)
+        finally:
+            self.D.train(was_training)
+        return axis.cpu(), axis.cpu(), values.float().cpu()
 
     # ------------------------------------------------------------ sampling
     @torch.no_grad()

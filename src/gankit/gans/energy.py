@@ -49,6 +49,10 @@ class EnergyGAN(GAN):
     def arch(self, info) -> str:
         return self.pick_arch(info, "cnn")
 
+    def d_score(self, x: Tensor) -> Tensor:
+        """Minus the energy: low reconstruction error is what D judges real."""
+        return -self.D(x).reshape(x.shape[0], -1).mean(1)
+
     def autoencoder(self, info, arch: str, factory: LayerFactory, act=None) -> nn.Module:
         p = self.p
         if arch == "mlp":

@@ -32,6 +32,8 @@ class NetParams:
     g_width: int = field(default=64, metadata=_rng(1))        # DCGAN base channels
     d_width: int = field(default=64, metadata=_rng(1))
     g_norm: Literal["batch", "layer", "none", "auto"] = "auto"      # auto: none for MLP, batch for DCGAN
+    # auto: none for MLP; for DCGAN batch, or layer when a per-sample gradient penalty is on (see
+    # GAN.check_per_sample)
     d_norm: Literal["batch", "instance", "layer", "none", "auto"] = "auto"
     d_sn: bool = False                                         # spectral norm on every D layer
     d_clip: Optional[float] = field(default=None, metadata=_rng(0.0, lo_open=True))  # WGAN weight clipping
@@ -54,7 +56,7 @@ class ComposedGAN(GAN):
             D = MLPDiscriminator(info.shape, p.hidden, p.d_depth, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
             return G, D
         g_norm = "batch" if p.g_norm == "auto" else p.g_norm
-        d_norm = "batch" if p.d_norm == "auto" else p.d_norm
+        d_norm = ("layer" if self.per_sample_penalties else "batch") if p.d_norm == "auto" else p.d_norm
         G = DCGANGenerator(p.z_dim, info.shape, p.g_width, LayerFactory(norm=g_norm, act="relu"))
         D = DCGANDiscriminator(info.shape, p.d_width, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
         init_dcgan(G)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from ._registry import PENALTIES
 from .constraints import clip_weights_
-from .gradient import _grad_norm_sq, dragan, gradient_penalty, r1, r2
+from .gradient import PER_SAMPLE, _grad_norm_sq, dragan, gradient_penalty, r1, r2
 from .weights import layer_sigmas, orthogonal, orthogonal_penalty, sn_reg, sn_reg_penalty, weight_matrices
 
 __all__ = [
-    "PENALTIES", "r1", "r2", "gradient_penalty", "dragan", "sn_reg", "sn_reg_penalty", "layer_sigmas",
+    "PENALTIES", "PER_SAMPLE", "r1", "r2", "gradient_penalty", "dragan", "sn_reg", "sn_reg_penalty", "layer_sigmas",
     "orthogonal", "orthogonal_penalty", "weight_matrices", "clip_weights_",
 ]

@@ -12,6 +12,11 @@ from torch import Tensor
 from ._registry import PENALTIES
 
 
+#: the penalties built on each sample's own gradient ``grad_x D(x)``: they are wrong through a layer
+#: that mixes the samples of a batch (batch norm), see :func:`gankit.gans.base.GAN.check_per_sample`
+PER_SAMPLE = frozenset({"r1", "r2", "gp", "dragan"})
+
+
 def _grad_norm_sq(D, x: Tensor) -> Tensor:
     """Per-sample ``||grad_x D(x)||_2^2``, kept in the graph so the penalty trains D."""
     x = x.detach().requires_grad_(True)

@@ -97,6 +97,27 @@ def prepare_run_dir(cfg: Config, overwrite: bool) -> Path:
     return rd.path
 
 
+class Stopwatch:
+    """Training wall time, accumulated across pauses (evaluation) and resumes; ``clock`` is
+    injectable (tests use a fake one)."""
+
+    def __init__(self, clock: Callable[[], float], spent: float = 0.0):
+        self.clock, self.spent, self._since = clock, float(spent), None
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = self.clock()
+
+    def pause(self) -> None:
+        if self._since is not None:
+            self.spent += self.clock() - self._since
+            self._since = None
+
+    @property
+    def seconds(self) -> float:
+        return self.spent + (self.clock() - self._since if self._since is not None else 0.0)
+
+
 class Meter:
     """Sums of logged tensors on the device; read back (one sync) only when asked."""
 
@@ -121,6 +142,8 @@ class Meter:
 
 # ---------------------------------------------------------------- the trainer
 class Trainer:
+    clock: Callable[[], float] = staticmethod(time.monotonic)  # the wall clock of train.max_minutes
+
     def __init__(self, cfg: Config, run_dir: Path, state: Optional[dict] = None,
                  callbacks: Iterable[Callback] = ()):
         self.cfg, self.dir = cfg, Path(run_dir)
@@ -156,10 +179,12 @@ class Trainer:
         self.callbacks: List[Callback] = list(callbacks)
         self.last_logs: Dict[str, float] = {}
         self._eval_parts: Optional[dict] = None  # feature extractor + reference, loaded at the first eval
+        self.watch = Stopwatch(self.clock)
+        self.stopped_by: Optional[str] = None  # "max_minutes" when the time budget ended the run
         if state is not None:
             self.load_state(state)
-        self._amp = (torch.autocast("cuda", dtype=torch.bfloat16)
-                     if cfg.train.amp and self.device.type == "cuda" else nullcontext())
+        # bf16 autocast on the training device (CUDA or CPU): train.amp changes the arithmetic everywhere
+        self._amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.train.amp else nullcontext()
         self._tb = None
         self._bar = None
         self._t0, self._s0 = time.perf_counter(), self.step
@@ -177,6 +202,7 @@ class Trainer:
             "sched": {g: s.state_dict() for g, s in self.scheds.items()},
             "loader": self.loader.state_dict(),
             "rng": ckpt.rng_state(),
+            "train_seconds": self.watch.seconds,
         }
 
     def load_state(self, state: dict) -> None:
@@ -189,6 +215,7 @@ class Trainer:
             self.loader.load_state_dict(state["loader"])
             ckpt.set_rng_state(state["rng"])
             self.step = int(state["step"])
+            self.watch = Stopwatch(self.clock, float(state.get("train_seconds", 0.0)))  # older checkpoints: 0
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"checkpoint does not match this run ({str(e).splitlines()[0][:120]})") from None
 
@@ -272,24 +299,41 @@ class Trainer:
         cfg, t = self.cfg, self.cfg.train
         with oom_guard("training", f"batch_size or the model widths (model.*) and start again with "
                        f"out={self.dir} --overwrite (--resume cannot change them)"):
-            while self.step < cfg.steps:
+            budget = t.max_minutes * 60.0 if t.max_minutes else None
+            self.watch.start()
+            while self.step < cfg.steps and not self.out_of_time(budget):
                 self.train_step()
                 self._bar.update(1)
                 s = self.step
-                if s % t.log_every == 0 or s == cfg.steps:
+                last = s == cfg.steps or self.out_of_time(budget)
+                if s % t.log_every == 0 or last:
                     self.log()
                 if t.sample_every and s % t.sample_every == 0:
                     self.save_samples(f"step-{s:08d}")
-                if (t.checkpoint_every and s % t.checkpoint_every == 0) or s == cfg.steps:
+                if self._frame_every and (s % self._frame_every == 0 or last):
+                    self.save_frame()
+                if (t.checkpoint_every and s % t.checkpoint_every == 0) or last:
                     self.save_checkpoint()
                 if t.eval_every and s % t.eval_every == 0:
+                    self.watch.pause()  # measuring is not training
                     self.evaluate()
+                    self.watch.start()
                 for cb in self.callbacks:
                     cb(self, s)
+            self.watch.pause()
         with oom_guard("drawing the final samples", "train.grid_size or train.eval_samples"):
             self.save_samples("final")
+            if self._frame_every:
+                self.save_gif()
             if self.info.kind == "points" or t.eval_every:
                 self.evaluate(final=True)
+
+    def out_of_time(self, budget: Optional[float]) -> bool:
+        """True once ``budget`` seconds of training wall time are spent (train.max_minutes)."""
+        if budget is not None and self.watch.seconds >= budget:
+            self.stopped_by = "max_minutes"
+            return True
+        return False
 
     # ------------------------------------------------------------ callbacks
     def log(self) -> None:
@@ -316,7 +360,8 @@ class Trainer:
         self.last_logs = logs
         now = time.perf_counter()
         rate = (self.step - self._s0) / max(now - self._t0, 1e-9)
-        row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}, "steps_per_s": round(rate, 3)}
+        row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}, "steps_per_s": round(rate, 3),
+               "train_seconds": round(self.watch.seconds, 2)}
         with open(self.dir / "metrics.jsonl", "a") as f:
             f.write(jsonutil.dumps(row) + "\n")
         tb = self._tensorboard()
@@ -336,13 +381,45 @@ class Trainer:
             self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=self.step)
         return self._tb or None
 
+    @property
+    def _frame_every(self) -> int:
+        """Steps between frames of the 2-D training picture (0: no frames)."""
+        n = self.cfg.train.gif_frames
+        return max(1, self.cfg.steps // n) if n and self.info.kind == "points" else 0
+
+    def _toy_picture(self, path: Path, n: int, size: float, dpi: int) -> Path:
+        """Samples over the true modes with D's score shaded behind them (2-D data)."""
+        from ..viz import save_scatter, toy_limit
+
+        lim = toy_limit(self.info.modes)
+        save_scatter(self.gan.sample(n, seed=self.cfg.seed), path, modes=self.info.modes, sigma=self.info.sigma,
+                     title=f"{self.cfg.gan} on {self.info.name}, step {self.step}", lim=lim,
+                     field=self.gan.d_field(lim), size=size, dpi=dpi)
+        return path
+
+    def save_frame(self) -> Path:
+        """One frame of the training animation: ``frames/step-NNNNNNNN.png`` (small, drawn in pixels)."""
+        from ..viz import toy_frame, toy_limit
+
+        lim = toy_limit(self.info.modes)
+        path = self.dir / "frames" / f"step-{self.step:08d}.png"
+        toy_frame(self.gan.sample(1000, seed=self.cfg.seed), path, self.info.modes, lim, self.gan.d_field(lim, 60))
+        return path
+
+    def save_gif(self) -> Optional[Path]:
+        """``samples/training.gif`` from the frames up to this step (a resumed run's too)."""
+        from ..viz import save_gif
+
+        frames = sorted(p for p in (self.dir / "frames").glob("step-*.png")
+                        if p.is_file() and not p.is_symlink() and p.stem[5:].isdigit() and int(p.stem[5:]) <= self.step)
+        path = self.dir / "samples" / "training.gif"
+        return path if save_gif(frames, path) else None
+
     def save_samples(self, name: str) -> Path:
-        from ..viz import save_image_grid, save_scatter
+        from ..viz import save_image_grid
 
         if self.info.kind == "points":
-            path = self.dir / "samples" / f"{name}.png"
-            save_scatter(self.gan.sample(self.cfg.train.eval_samples, seed=self.cfg.seed), path,
-                         modes=self.info.modes, sigma=self.info.sigma, title=f"{self.cfg.gan} step {self.step}")
+            path = self._toy_picture(self.dir / "samples" / f"{name}.png", self.cfg.train.eval_samples, 5.0, 100)
         else:
             path = self.dir / "samples" / f"{name}.png"
             save_image_grid(self.gan.sample(self.cfg.train.grid_size, seed=self.cfg.seed), path)
@@ -386,7 +463,8 @@ class Trainer:
             return
         meta = {"status": status, "pid": os.getpid(), "step": self.step, "steps": self.cfg.steps, "gan": self.cfg.gan,
                 "config_hash": self.cfg.hash, "gankit_version": __version__, "torch_version": torch.__version__,
-                "device": str(self.device), "data_info": info_to_dict(self.info)}
+                "device": str(self.device), "data_info": info_to_dict(self.info),
+                "train_seconds": round(self.watch.seconds, 2), "stopped_by": self.stopped_by}
         ckpt.atomic_write_text(self.dir / "run.json", jsonutil.dumps(meta, indent=2) + "\n")
 
 
@@ -486,6 +564,12 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
                                           f"'{found[-1].name}' out of {found[-1].parent}") from None
                 raise
         step = int(state["step"]) if state is not None else 0
+        spent = float(state.get("train_seconds", 0.0)) if state is not None else 0.0
+        limit = new.train.max_minutes
+        if limit and spent >= limit * 60.0 and read_status(run_dir) == "finished":
+            raise GankitError(f"run '{run_dir}' already used its time budget ({spent / 60:.2f} of train.max_minutes="
+                              f"{limit:g} minutes, step {step}); pass train.max_minutes=M with M > {spent / 60:.2f} "
+                              f"to train longer")
         if step >= new.steps and read_status(run_dir) == "finished":
             raise GankitError(f"run '{run_dir}' already finished ({step} of {new.steps} steps); "
                               f"pass steps=N with N > {step} to train longer")

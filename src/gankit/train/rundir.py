@@ -45,7 +45,8 @@ _LEGACY_HEADER = re.compile(r"^# gankit \S+ resolved config; hash [0-9a-f]{16}$"
 OWNED_FILES = (MARKER, LOCK, "config.yaml", "run.json", "metrics.jsonl", "eval.json", "eval_scatter.png",
                "samples-seed*.png", TEMP)
 OWNED_DIRS = {"checkpoints": ("step-*.pt", TEMP),
-              "samples": ("step-*.png", "final.png", TEMP),
+              "samples": ("step-*.png", "final.png", "training.gif", TEMP),
+              "frames": ("step-*.png", TEMP),
               "tb": ("events.out.tfevents.*",)}
 
 #: the run directory this process is training (for the interrupt message), or None
