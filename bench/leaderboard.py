@@ -1,23 +1,26 @@
-"""The leaderboard: every GAN gankit has, trained at one equal budget on MNIST and Fashion-MNIST
-with 3 seeds, scored under one protocol, next to the real-data ceilings.
+"""The leaderboard: every GAN gankit has, trained for the same wall-clock budget on MNIST and
+Fashion-MNIST, scored under one protocol, next to the real-data ceilings.
 
-Protocol (recorded in every entry): each GAN trains with its paper preset (`configs/<gan>.yaml`:
-objective, penalties, optimiser, n_critic, batch size) for the same number of **generator steps**
-(`--steps`, default 200) at the dataset's native 28x28 unless the preset says otherwise; then
-10,000 samples of its (EMA) generator, noise seed = training seed, are scored in the feature space
-of gankit's reference classifier for that dataset against the first 10,000 test images: cFID,
-cKID (100 subsets of 1,000), cIS (10 splits), precision/recall (k=3), density/coverage (k=5), and
-class accuracy for conditional GANs. The wall time of each training run is recorded, so the
-compute each GAN spends for its steps (e.g. n_critic = 5) is visible.
+Protocol (recorded in every entry): each GAN trains with its own defaults for the dataset
+(`gankit train NAME data=DATASET seed=S`: its preset, `configs/<gan>.yaml`, with the image settings)
+for the same **wall-clock budget** (`--minutes`, default 5; `train.max_minutes`, which counts training
+time only and stops cleanly), one run at a time with `--threads` torch threads (default 2, the whole
+2-core machine), so GANs with different per-step costs (n_critic 5, gradient penalties, wider nets) get
+equal compute; the steps each reached are reported. Then 10,000 samples of its (EMA) generator, noise
+seed = training seed, are scored in the feature space of gankit's reference classifier for that dataset
+against the first 10,000 test images: cFID, cKID (100 subsets of 1,000), cIS (10 splits),
+precision/recall (k=3), density/coverage (k=5), and class accuracy for conditional GANs.
 
-Each entry is written to `bench/results/leaderboard/<dataset>/<gan>-s<seed>.json` as soon as it
-is done; a rerun skips entries that exist (delete them, or pass `--redo`, to re-measure), so the
-table stays runnable as GANs are added. Several processes may share the work (each claims an entry
-with a `.lock` file next to it; delete stale locks left by a killed process). Outputs: `bench/results/leaderboard.json`,
+Each entry is written to `bench/results/leaderboard/<dataset>/<gan>-s<seed>.json` as soon as it is done;
+a rerun skips entries that exist for the same budget (delete them, or pass `--redo`, to re-measure), so
+the table stays runnable as GANs are added. Several processes may share the work (each claims an entry
+with a `.lock` file next to it; delete stale locks left by a killed process), but then they share the
+CPU too: for equal compute run one process. Outputs: `bench/results/leaderboard.json`,
 `docs/leaderboard.md` and one sample grid per entry (seed 0) in `docs/leaderboard/`.
 
-    GANKIT_DATA=../shared/data python bench/leaderboard.py                 # everything
-    GANKIT_DATA=../shared/data python bench/leaderboard.py --gans dcgan --datasets mnist --seeds 0
+    GANKIT_DATA=../shared/data python bench/leaderboard.py                  # 1 seed: about 2.5 hours
+    GANKIT_DATA=../shared/data python bench/leaderboard.py --seeds 0,1,2    # the published table
+    GANKIT_DATA=../shared/data python bench/leaderboard.py --gans dcgan --datasets mnist --minutes 1
 """
 from __future__ import annotations
 
@@ -50,15 +53,20 @@ def image_gans() -> list:
     return list(GANS.names())
 
 
-def run_entry(gan: str, dataset: str, seed: int, steps: int, n: int, runs_dir: Path, grid_dir: Path) -> dict:
-    entry = {"gan": gan, "dataset": dataset, "seed": seed, "steps": steps, "threads": torch.get_num_threads()}
+MAX_STEPS = 10**7  # the time budget ends every run first
+
+
+def run_entry(gan: str, dataset: str, seed: int, minutes: float, n: int, runs_dir: Path, grid_dir: Path) -> dict:
+    entry = {"gan": gan, "dataset": dataset, "seed": seed, "minutes": minutes, "threads": torch.get_num_threads()}
     out = runs_dir / f"{dataset}-{gan}-s{seed}"
     t0 = time.perf_counter()
     try:
-        run = gankit.train(gan, f"data={dataset}", f"steps={steps}", f"seed={seed}", f"out={out}",
-                           "train.progress=false", "train.sample_every=0", "train.checkpoint_every=0",
-                           overwrite=True)
+        run = gankit.train(gan, f"data={dataset}", f"steps={MAX_STEPS}", f"seed={seed}", f"out={out}",
+                           f"train.max_minutes={minutes}", "train.progress=false", "train.sample_every=0",
+                           "train.checkpoint_every=0", overwrite=True)
         entry["train_s"] = round(time.perf_counter() - t0, 1)
+        meta = json.loads((out / "run.json").read_text())
+        entry["steps"], entry["train_seconds"] = meta["step"], meta.get("train_seconds")
         t1 = time.perf_counter()
         result = run.evaluate(n=n, seed=seed, write=False)
         entry["eval_s"] = round(time.perf_counter() - t1, 1)
@@ -95,17 +103,16 @@ def fmt(m, s, scale, digits):
 def markdown(board: dict, meta: dict) -> str:
     lines = ["# Leaderboard", "",
              "Generated by `bench/leaderboard.py`; do not edit by hand. " + meta["protocol_text"], "",
-             f"Budget: **{meta['steps']} generator steps** per run, batch size and n_critic from each preset, "
-             f"seeds {meta['seeds']}, {meta['device']} ({meta['threads']} torch thread(s) per run), torch {meta['torch']}, "
-             f"gankit {meta['gankit']}. Values: mean ± std over seeds. `train s`: wall seconds of one training "
-             "run (mean; the 2-core machine ran up to three of these processes plus other jobs at once, so compare "
-             "them only roughly).", ""]
+             f"Budget: **{meta['minutes']:g} minutes of training** per run (`train.max_minutes`), each GAN with its "
+             f"own defaults for the dataset, seeds {meta['seeds']}, {meta['device']} ({meta['threads']} torch "
+             f"thread(s), one run at a time), torch {meta['torch']}, gankit {meta['gankit']}. Values: mean ± std "
+             "over seeds. `steps`: generator steps reached in the budget (mean).", ""]
     for dataset, d in board.items():
         entries, ceil = d["entries"], d.get("ceiling")
         lines += [f"## {dataset}", ""]
         cols = [c for c in COLUMNS if any(c[0] in (e.get("metrics") or {}) for es in entries.values() for e in es)
                 or (ceil and c[0] in ceil)]
-        lines.append("| GAN | " + " | ".join(c[1] for c in cols) + " | seeds ok | train s | samples (seed 0) |")
+        lines.append("| GAN | " + " | ".join(c[1] for c in cols) + " | seeds ok | steps | samples (seed 0) |")
         lines.append("| --- | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | --- |")
         if ceil:
             row = [fmt(ceil.get(c[0]), None, c[2], c[3]) if c[0] != "cis" else
@@ -119,12 +126,12 @@ def markdown(board: dict, meta: dict) -> str:
             es = entries[gan]
             ok = [e for e in es if e.get("status") == "finished"]
             row = [fmt(*mean_std([e["metrics"].get(c[0]) for e in ok]), c[2], c[3]) for c in cols]
-            ts = mean_std([e.get("train_s") for e in es])[0]
+            ts = mean_std([e.get("steps") for e in ok])[0]
             grid = f"docs/leaderboard/{dataset}-{gan}.png"
             img = f"![{gan}](leaderboard/{dataset}-{gan}.png)" if (ROOT / grid).is_file() else "—"
             bad = [f"s{e['seed']} {e['status']}" for e in es if e.get("status") != "finished"]
             lines.append(f"| `{gan}` | " + " | ".join(row) + f" | {len(ok)}/{len(es)}{' (' + ', '.join(bad) + ')' if bad else ''}"
-                         f" | {ts:.0f} | {img} |")
+                         f" | {ts or 0:.0f} | {img} |")
         same = {}
         for gan in order:
             key = json.dumps([sorted(e.get("metrics", {}).items()) for e in entries[gan]])
@@ -139,14 +146,14 @@ def markdown(board: dict, meta: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200, help="generator steps per run (default 200)")
+    ap.add_argument("--minutes", type=float, default=5.0, help="training minutes per run (default 5)")
     ap.add_argument("--gans", default=None, help="comma list (default: every registered GAN)")
     ap.add_argument("--datasets", default="mnist,fashion-mnist")
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default="0", help="comma list (default 0; the published table: 0,1,2)")
     ap.add_argument("--n", type=int, default=10000, help="generated samples scored per run")
     ap.add_argument("--redo", action="store_true", help="re-measure entries that already exist")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from stored entries")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per run (default 2)")
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "leaderboard"))
     ap.add_argument("--docs", default=str(ROOT / "docs"))
     a = ap.parse_args()
@@ -176,8 +183,11 @@ def main() -> int:
                 for seed in seeds:
                     path = results / dataset / f"{gan}-s{seed}.json"
                     lock = path.with_suffix(".lock")
-                    if path.is_file() and not a.redo:
-                        e = json.loads(path.read_text())
+                    stored = json.loads(path.read_text()) if path.is_file() else None
+                    if stored is not None and stored.get("minutes") != a.minutes and not a.table_only:
+                        stored = None  # measured at another budget: measure again
+                    if stored is not None and not a.redo:
+                        e = stored
                     elif a.table_only:
                         continue
                     else:
@@ -187,13 +197,13 @@ def main() -> int:
                             print(f"[{dataset}] {gan} seed {seed}: taken by another process ({lock})", flush=True)
                             continue
                         try:
-                            e = run_entry(gan, dataset, seed, a.steps, a.n, Path(tmp), grid_dir)
+                            e = run_entry(gan, dataset, seed, a.minutes, a.n, Path(tmp), grid_dir)
                             atomic_write_text(path, json.dumps(e, indent=2) + "\n")
                         finally:
                             lock.unlink(missing_ok=True)
                         m = e.get("metrics", {})
                         print(f"[{dataset}] {gan} seed {seed}: {e['status']} cFID {m.get('cfid', float('nan')):.3f} "
-                              f"cIS {m.get('cis', float('nan')):.3f} train {e.get('train_s')} s "
+                              f"cIS {m.get('cis', float('nan')):.3f} steps {e.get('steps')} train {e.get('train_s')} s "
                               f"eval {e.get('eval_s')} s", flush=True)
                     entries.setdefault(gan, []).append(e)
             board[dataset] = {"ceiling": {k: v for k, v in (ceiling or {}).items() if isinstance(v, (int, float))},
@@ -206,7 +216,7 @@ def main() -> int:
                      "density-coverage (k = 5). Real-data row: the first 10,000 training images scored the same way.")
     threads = sorted({e.get("threads") for d in board.values() for es in d["entries"].values() for e in es
                       if e.get("threads")}) or [torch.get_num_threads()]
-    meta = {"steps": a.steps, "seeds": seeds, "device": "CPU", "threads": "/".join(map(str, threads)),
+    meta = {"minutes": a.minutes, "seeds": seeds, "device": "CPU", "threads": "/".join(map(str, threads)),
             "torch": torch.__version__, "gankit": gankit.__version__, "protocol_text": protocol_text}
     atomic_write_text(ROOT / "bench" / "results" / "leaderboard.json",
                       json.dumps({"meta": meta, "board": board}, indent=2) + "\n")

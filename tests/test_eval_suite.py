@@ -95,7 +95,14 @@ def test_real_test_images_against_themselves(mnist_root):
     assert p["features"]["weights_sha256"] == reference_record("mnist")["sha256"]
     assert p["reference"]["split"] == "test" and p["reference"]["num_real"] == 1000
     assert p["num_fake"] == 1000 and p["seed"] == 0 and p["gankit"] == gankit.__version__
-    assert set(p["metrics"]) == {"fid", "kid", "is", "precision_recall", "density_coverage", "class_accuracy"}
+    assert set(p["metrics"]) == {"fid", "kid", "is", "precision_recall", "density_coverage", "class_balance",
+                                 "class_accuracy"}
+    # the test set's own class shares (MNIST test: 8.9 % fives ... 11.35 % ones)
+    counts = torch.bincount(y, minlength=10).double() / len(y) * 100
+    assert r["class_pct"] == pytest.approx(counts.tolist(), abs=2.5)
+    assert min(r["class_pct"]) == pytest.approx(r["class_min_pct"], abs=0.01)
+    assert max(r["class_pct"]) == pytest.approx(r["class_max_pct"], abs=0.01)
+    assert 0 <= r["class_kl"] < 0.01
 
 
 def test_scores_separate_good_from_bad_samples(mnist_root):

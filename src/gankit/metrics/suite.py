@@ -32,7 +32,7 @@ __all__ = ["ImageMetric", "Context", "score_images", "reference_features", "real
 
 #: Bump when anything that changes cached reference statistics changes.
 PROTOCOL_VERSION = 1
-DEFAULT_METRICS = ("fid", "kid", "is", "precision_recall", "density_coverage")
+DEFAULT_METRICS = ("fid", "kid", "is", "precision_recall", "density_coverage", "class_balance")
 #: real-real neighbours stored with a cached reference (covers precision/recall k=3, density k=5)
 DEFAULT_KNN = 5
 
@@ -135,6 +135,18 @@ def _is(ctx: Context) -> dict:
         return {}
     m, s = inception_score(ctx.logits, splits=ctx.options["is_splits"])
     return {f"{ctx.prefix}is": m, f"{ctx.prefix}is_std": s}
+
+
+@_register("class_balance", "share of the samples the reference classifier puts in each class: the smallest and "
+           "largest in %, and KL(p(y) || uniform) over classes (0: balanced)", ())
+def _class_balance(ctx: Context) -> dict:
+    if ctx.logits.dim() != 2 or ctx.logits.shape[1] < 2:
+        return {}
+    k = ctx.logits.shape[1]
+    p = torch.bincount(ctx.logits.argmax(1).cpu(), minlength=k).double() / len(ctx.logits)
+    kl = (p[p > 0] * (p[p > 0] * k).log()).sum().item()
+    return {"class_min_pct": 100 * p.min().item(), "class_max_pct": 100 * p.max().item(), "class_kl": kl,
+            "class_pct": [round(100 * v, 2) for v in p.tolist()]}
 
 
 @_register("precision_recall", "improved precision and recall, k-NN manifolds, k=3 (Kynkaanniemi et al. 2019)")
