@@ -1,0 +1,934 @@
+"""How the GANs are wired together, pinned by concrete values so that a change in the wiring fails here.
+
+What is pinned (one section each below):
+
+1. the order and count of optimiser steps in one generator step (``n_critic`` D steps, then one G
+   step), each on a fresh minibatch handed to that phase;
+2. each phase changes only its own group's parameters (and every own parameter that got a gradient);
+3. EMA of G: the exact update/copy convention of ``train.ema`` / ``train.ema_start`` (buffers copied),
+   and sampling (GAN.sample, Run.sample, ``gankit sample``) from G_ema;
+4. learning-rate schedules (linear: lr0 * (1 - t/steps) in the update of generator step t), TTUR;
+5. initialisation statistics (DCGAN's N(0, 0.02) / N(1, 0.02) / 0; PyTorch's default elsewhere);
+6. the layer lists of every named architecture, as explicit tables;
+7. the noise prior of every named GAN and its z_dim;
+8. the terms inside a step: BEGAN's k_t, EBGAN's pulling-away term, penalties added to the D loss;
+9. every named GAN's preset: objective, penalties, n_critic, optimisers, and that they reach the GAN.
+
+Everything runs on the CPU with tiny networks; only the image-data cases read MNIST.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import gankit
+from gankit.config import resolve
+from gankit.data import DataInfo
+from gankit.gans import GANS
+from gankit.nn.spectral import sn_layers
+from gankit.objectives.energy import pulling_away_term
+from gankit.penalties import PENALTIES
+from gankit.train.loop import Trainer, prepare_run_dir, start
+
+POINTS = DataInfo("ring8", "points", (2,), 0, torch.zeros(8, 2), 0.01)
+MNIST = DataInfo("mnist", "images", (1, 28, 28), 10)
+RGB32 = DataInfo("cifar10", "images", (3, 32, 32), 10)
+
+BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", "train.progress=false",
+        "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
+ENERGY = ("ebgan", "began")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(_few_threads):
+    """Tiny nets on a CPU shared with other jobs: two torch threads spin at barriers and make a 50 ms
+    step take seconds. Nothing here depends on the thread count."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+def make_trainer(tmp_path, name, *extra, out="run", base=BASE):
+    over = list(base) + (["model.code_dim=4"] if name in ENERGY else []) + list(extra)
+    cfg = resolve(name, over + [f"out={tmp_path / out}"])
+    return Trainer(cfg, prepare_run_dir(cfg, False))
+
+
+def params(module) -> dict:
+    """Named *parameters* (not buffers), detached copies."""
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+def buffers(module) -> dict:
+    return {n: b.detach().clone() for n, b in module.named_buffers()}
+
+
+# =============================================================================================
+# 1. optimiser steps per generator step, fresh minibatches
+# =============================================================================================
+def record_optimiser_steps(tr) -> list:
+    """The group of every optimiser step, in order (a post-step hook per optimiser)."""
+    order = []
+    for g, opt in tr.optims.items():
+        opt.register_step_post_hook(lambda o, a, k, g=g: order.append(g))
+    return order
+
+
+def record_batches(tr):
+    """Every batch the loader hands out, and every batch each phase call receives (in order)."""
+    drawn, received = [], []
+    nxt = tr.loader.next
+
+    def counting_next():
+        real, labels = nxt()
+        drawn.append(real)
+        return real, labels
+
+    tr.loader.next = counting_next
+    for ph in tr.phases:
+        def wrapped(real, labels, fn=ph.fn, group=ph.group):
+            received.append((group, real))
+            return fn(real, labels)
+        ph.fn = wrapped
+    return drawn, received
+
+
+def image_base(request):
+    """BASE on tiny MNIST (skips, saying so, when MNIST is not available)."""
+    root = request.getfixturevalue("mnist_root")
+    return [b for b in BASE if b != "data=ring8"] + ["data=mnist", f"data.root={root}"]
+
+
+# k None: the preset's n_critic for that data (WGAN / WGAN-GP: 5 on images, 1 in their 2-D sections)
+@pytest.mark.parametrize("name, k, data", [
+    ("gan", 1, "ring8"), ("gan", 3, "ring8"), ("wgan", None, "mnist"), ("wgan", None, "ring8"), ("wgan", 3, "ring8"),
+    ("wgan-gp", None, "mnist"), ("wgan-gp", None, "ring8"), ("wgan-gp", 1, "ring8"), ("wgan-gp", 3, "ring8"),
+    ("began", 1, "ring8"), ("began", 3, "ring8"), ("ebgan", 1, "ring8"), ("ebgan", 3, "ring8"),
+    ("sngan", 1, "ring8"), ("sngan", 3, "ring8"),
+])
+def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
+    """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
+    extra = [] if k is None else [f"train.n_critic={k}"]
+    if k is None:
+        k = 5 if data == "mnist" else 1
+        assert resolve(name, [f"data={data}"]).train.n_critic == k
+    tr = make_trainer(tmp_path, name, *extra, base=image_base(request) if data == "mnist" else BASE)
+    assert [(p.group, p.repeat) for p in tr.phases] == [("d", k), ("g", 1)]
+    order = record_optimiser_steps(tr)
+    drawn, received = record_batches(tr)
+    tr.train_step()
+    assert order == ["d"] * k + ["g"]
+    assert tr.step == 1
+    # one loader draw per update, and each update gets the batch drawn for it
+    assert len(drawn) == k + 1
+    assert [g for g, _ in received] == ["d"] * k + ["g"]
+    assert all(r is d for (_, r), d in zip(received, drawn))
+    for i in range(len(drawn)):
+        for j in range(i):
+            assert not torch.equal(drawn[i], drawn[j]), f"update {i} reused the minibatch of update {j}"
+    tr.train_step()
+    assert order == (["d"] * k + ["g"]) * 2 and len(drawn) == 2 * (k + 1)
+
+
+# =============================================================================================
+# 2. each phase changes only its own group's parameters
+# =============================================================================================
+def instrumented_step(tr):
+    """One real ``Trainer.train_step``, with snapshots of G's and D's *parameters* at the start of
+    every phase call and at the end, and the parameters that received a gradient between two
+    snapshots, as (group, name, nonzero). Returns a list of (group, before, after, grads) per update."""
+    gan = tr.gan
+    nets = {"g": gan.G, "d": gan.D}
+    got = set()
+    handles = []
+    for grp, net in nets.items():
+        for n, p in net.named_parameters():
+            def hook(p, key=(grp, n)):
+                got.add(key + (p.grad is not None and bool(p.grad.ne(0).any()),))
+            handles.append(p.register_post_accumulate_grad_hook(hook))
+    states, groups, grads = [], [], []
+
+    def snap():
+        return {g: params(net) for g, net in nets.items()}
+
+    originals = [ph.fn for ph in tr.phases]
+    for ph in tr.phases:
+        def wrapped(real, labels, fn=ph.fn, group=ph.group):
+            if states:
+                grads.append(set(got))
+            got.clear()
+            states.append(snap())
+            groups.append(group)
+            return fn(real, labels)
+        ph.fn = wrapped
+    try:
+        tr.train_step()
+    finally:
+        for ph, fn in zip(tr.phases, originals):
+            ph.fn = fn
+        for h in handles:
+            h.remove()
+    grads.append(set(got))
+    states.append(snap())
+    return [(groups[i], states[i], states[i + 1], grads[i]) for i in range(len(groups))]
+
+
+def check_phases_change_only_their_group(updates, n_critic):
+    assert [u[0] for u in updates] == ["d"] * n_critic + ["g"]
+    for i, (grp, before, after, grads) in enumerate(updates):
+        other = "g" if grp == "d" else "d"
+        for n in before[other]:
+            assert torch.equal(before[other][n], after[other][n]), f"update {i} ({grp}) changed {other}.{n}"
+        assert not [n for g, n, _ in grads if g == other], f"update {i} ({grp}) sent gradients to {other}"
+        # every parameter of the group is trained (gets a gradient tensor) ...
+        assert {n for g, n, _ in grads if g == grp} == set(before[grp]), f"update {i} ({grp})"
+        # ... and every one whose gradient is not exactly zero moves. (Exact zeros happen: WGAN's
+        # E D(G(z)) - E D(x) does not depend on the critic's last bias, nor, once clipping makes the
+        # weights tiny, on hidden biases whose units have one sign for the whole batch.)
+        own = sorted(n for g, n, nonzero in grads if g == grp and nonzero)
+        assert len(own) >= len(before[grp]) // 2, f"update {i} ({grp}): {own}"
+        unchanged = [n for n in own if torch.equal(before[grp][n], after[grp][n])]
+        assert not unchanged, f"update {i} ({grp}) did not change {unchanged} although they had gradients"
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan", "wgan-gp", "began", "ebgan", "sngan", "dragan"])
+def test_each_phase_changes_only_its_own_parameters(tmp_path, name):
+    tr = make_trainer(tmp_path, name)
+    updates = instrumented_step(tr)
+    check_phases_change_only_their_group(updates, tr.cfg.train.n_critic)
+
+
+def test_each_phase_changes_only_its_own_parameters_dcgan_with_batchnorm(tmp_path, request):
+    """On images with batch norm: G's forward in the D phase moves G's BN *buffers* (train mode) but
+    never its parameters."""
+    tr = make_trainer(tmp_path, "dcgan", "train.n_critic=2", base=image_base(request))
+    g_buf = buffers(tr.gan.G)
+    updates = instrumented_step(tr)
+    check_phases_change_only_their_group(updates, 2)
+    assert any(not torch.equal(g_buf[k], v) for k, v in buffers(tr.gan.G).items())
+
+
+@pytest.mark.filterwarnings("ignore:Seems like `optimizer.step\\(\\)` has been overridden")
+@pytest.mark.parametrize("group", ["d", "g"])
+def test_a_no_op_optimiser_step_is_caught(tmp_path, group):
+    """The check above compares parameters before and after: an optimiser that does nothing fails it."""
+    tr = make_trainer(tmp_path, "gan", "train.n_critic=2")
+    tr.optims[group].step = lambda *a, **k: None
+    updates = instrumented_step(tr)
+    with pytest.raises(AssertionError, match=f"\\({group}\\) did not change"):
+        check_phases_change_only_their_group(updates, 2)
+
+
+# =============================================================================================
+# 3. EMA of the generator, and sampling from it
+# =============================================================================================
+@pytest.mark.parametrize("ema_start", [0, 2])
+def test_ema_follows_the_update_and_copy_convention(tmp_path, ema_start):
+    """loop.py / ema.py: after the updates of generator step t (0-based), G_ema <- G (parameters and
+    buffers) while t < ema_start, else G_ema <- decay * G_ema + (1 - decay) * G for parameters and
+    G_ema's buffers <- G's. G_ema starts as a copy of the initial G and is never optimised."""
+    decay, steps = 0.9, 5
+    tr = make_trainer(tmp_path, "gan", f"train.ema={decay}", f"train.ema_start={ema_start}", "model.g_norm=batch")
+    G, E = tr.gan.G, tr.gan.G_ema
+    assert E is not None and all(not p.requires_grad for p in E.parameters())
+    assert {id(p) for ps in tr.params.values() for p in ps}.isdisjoint(id(p) for p in E.parameters())
+    assert any(True for _ in E.buffers()), "the test needs a G with buffers (batch norm)"
+    expected = {n: p.double() for n, p in params(G).items()}
+    assert all(torch.equal(p, expected[n].float()) for n, p in params(E).items())
+    for t in range(steps):
+        tr.train_step()
+        g = params(G)
+        if t < ema_start:
+            expected = {n: v.double() for n, v in g.items()}
+        else:
+            expected = {n: decay * expected[n] + (1 - decay) * g[n].double() for n in g}
+        got = params(E)
+        for n in g:
+            assert torch.allclose(got[n].double(), expected[n], rtol=1e-6, atol=1e-7), (t, n)
+            if t >= ema_start:  # an average, not a copy
+                assert not torch.equal(got[n], g[n]), (t, n)
+        for (n, b), (_, eb) in zip(G.named_buffers(), E.named_buffers()):
+            assert torch.equal(b, eb), (t, n)
+
+
+def ema_trainer(tmp_path):
+    tr = make_trainer(tmp_path, "gan", "train.ema=0.5", "model.g_norm=batch", "optim.g.lr=0.01")
+    for _ in range(3):
+        tr.train_step()
+    return tr
+
+
+def expected_samples(gan, G, n, seed):
+    was = G.training
+    G.eval()
+    with torch.no_grad():
+        out = G(gan.sample_z(n, generator=torch.Generator().manual_seed(seed))).float()
+    G.train(was)
+    return out
+
+
+def test_sample_uses_the_ema_generator(tmp_path):
+    tr = ema_trainer(tmp_path)
+    gan = tr.gan
+    x = gan.sample(7, seed=3)
+    assert torch.equal(x, expected_samples(gan, gan.G_ema, 7, 3))
+    assert not torch.allclose(x, expected_samples(gan, gan.G, 7, 3), atol=1e-4)
+    assert torch.equal(gan.sample(7, seed=3, ema=False), expected_samples(gan, gan.G, 7, 3))
+
+
+def test_run_and_cli_sample_use_the_ema_generator(tmp_path):
+    cfg = resolve("gan", BASE + ["train.ema=0.5", "model.g_norm=batch", "optim.g.lr=0.01",
+                                 f"out={tmp_path / 'run'}"])
+    tr = start(cfg)
+    try:
+        for _ in range(3):
+            tr.train_step()
+        tr.save_checkpoint()
+    finally:
+        tr.rundir.close()
+        torch.use_deterministic_algorithms(tr._prev_deterministic)
+    ema_state = {k: v.clone() for k, v in tr.gan.G_ema.state_dict().items()}
+    run = gankit.load_run(tmp_path / "run")
+    assert all(torch.equal(v, ema_state[k]) for k, v in run.gan.G_ema.state_dict().items())
+    want = expected_samples(run.gan, run.gan.G_ema, 6, 2)
+    x = run.sample(6, seed=2)
+    assert torch.equal(x, want)
+    assert not torch.allclose(x, expected_samples(run.gan, run.gan.G, 6, 2), atol=1e-4)
+    run.save_samples(tmp_path / "api.npy", n=6, seed=2)
+    assert np.array_equal(np.load(tmp_path / "api.npy"), want.numpy())
+    r = subprocess.run([sys.executable, "-m", "gankit.cli", "sample", str(tmp_path / "run"), "--n", "6",
+                        "--seed", "2", "--out", str(tmp_path / "cli.npy")], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.load(tmp_path / "cli.npy"), want.numpy())
+
+
+# =============================================================================================
+# 4. learning-rate schedules and per-group rates
+# =============================================================================================
+def record_sgd_updates(tr):
+    """Per optimiser step: (generator step t, group, lr in the optimiser, params before, grads, after)."""
+    log, pending = [], {}
+    for g, opt in tr.optims.items():
+        def pre(o, a, k, g=g):
+            ps = [p for grp in o.param_groups for p in grp["params"]]
+            pending[g] = (tr.step, o.param_groups[0]["lr"], [p.detach().clone() for p in ps],
+                          [None if p.grad is None else p.grad.detach().clone() for p in ps])
+
+        def post(o, a, k, g=g):
+            ps = [p for grp in o.param_groups for p in grp["params"]]
+            t, lr, before, grads = pending.pop(g)
+            log.append((t, g, lr, before, grads, [p.detach().clone() for p in ps]))
+        opt.register_step_pre_hook(pre)
+        opt.register_step_post_hook(post)
+    return log
+
+
+@pytest.mark.parametrize("schedule", ["linear", "constant"])
+def test_schedules_give_the_lr_used_in_each_update_with_per_group_rates(tmp_path, schedule):
+    """optim.py: LambdaLR stepped once per generator step after its updates; ``linear`` uses
+    lr0 * max(0, 1 - t/steps) in every update of generator step t = 0, 1, ... (so lr0 in the first
+    step and 0 after the last); ``constant`` lr0. Each group has its own rate (TTUR, Heusel et al. 2017)."""
+    steps, lr0 = 4, {"g": 1e-2, "d": 4e-2}
+    tr = make_trainer(tmp_path, "gan", f"steps={steps}", "train.n_critic=2",
+                      *[f"optim.{g}.{k}" for g in "gd" for k in (f"lr={lr0[g]}", "name=sgd", f"schedule={schedule}")])
+    assert [id(p) for p in tr.optims["g"].param_groups[0]["params"]] == [id(p) for p in tr.gan.G.parameters()]
+    assert [id(p) for p in tr.optims["d"].param_groups[0]["params"]] == [id(p) for p in tr.gan.D.parameters()]
+
+    def factor(t):
+        return max(0.0, 1.0 - t / steps) if schedule == "linear" else 1.0
+
+    log = record_sgd_updates(tr)
+    for t in range(steps + 1):
+        for g in "gd":  # the rate after t generator steps, in the optimiser and the scheduler
+            assert tr.optims[g].param_groups[0]["lr"] == pytest.approx(lr0[g] * factor(t), rel=1e-12, abs=0)
+            assert tr.scheds[g].get_last_lr()[0] == pytest.approx(lr0[g] * factor(t), rel=1e-12, abs=0)
+        if t < steps:
+            tr.train_step()
+    assert [(t, g) for t, g, *_ in log] == [(t, g) for t in range(steps) for g in "ddg"]
+    for t, g, lr, before, grads, after in log:
+        assert lr == pytest.approx(lr0[g] * factor(t), rel=1e-12, abs=0), (t, g)
+        assert all(gr is not None for gr in grads)
+        for b, gr, a in zip(before, grads, after):  # plain SGD: p <- p - lr * grad, with that lr
+            assert torch.allclose(a, b - lr * gr, rtol=1e-6, atol=1e-8), (t, g)
+    if schedule == "linear":
+        assert [lr for t, g, lr, *_ in log if g == "g"] == pytest.approx([1e-2, 7.5e-3, 5e-3, 2.5e-3], rel=1e-12)
+        assert tr.optims["d"].param_groups[0]["lr"] == 0.0
+
+
+# =============================================================================================
+# 5. initialisation statistics
+# =============================================================================================
+def weight_of(m):
+    w = getattr(getattr(m, "parametrizations", None), "weight", None)
+    return (w.original if w is not None else m.weight).detach()
+
+
+def check_normal(x, mean, std, what):
+    n = x.numel()
+    assert abs(x.mean().item() - mean) < 5 * std / math.sqrt(n), (what, x.mean().item())
+    assert abs(x.std().item() - std) < 5 * std / math.sqrt(2 * n), (what, x.std().item())
+
+
+def check_dcgan_init(net, what):
+    """Radford et al. 2015 Sec. 4: weights N(0, 0.02); gankit also draws norm gains N(1, 0.02), biases 0."""
+    weights = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    assert weights
+    for m in weights:
+        w = weight_of(m)
+        if w.numel() >= 200:
+            check_normal(w, 0.0, 0.02, f"{what} {m}")
+        assert w.abs().max() < 0.02 * 7
+        if m.bias is not None:
+            assert torch.equal(m.bias, torch.zeros_like(m.bias)), m
+    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm))]
+    if norms:
+        check_normal(torch.cat([m.weight.detach() for m in norms]), 1.0, 0.02, f"{what} norm gains")
+        assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in norms)
+
+
+def check_torch_default_init(net, what):
+    """PyTorch's default for Linear/Conv: kaiming_uniform(a=sqrt(5)), i.e. weights and biases
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (std bound/sqrt(3)); no zero biases."""
+    weights = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    assert weights
+    for m in weights:
+        w = weight_of(m)
+        fan_in = nn.init._calculate_fan_in_and_fan_out(w)[0]
+        bound = 1 / math.sqrt(fan_in)
+        assert w.abs().max() <= bound + 1e-7, (what, m)
+        if w.numel() >= 200:
+            assert w.abs().max() > 0.95 * bound, (what, m)
+            n = w.numel()
+            assert abs(w.std().item() - bound / math.sqrt(3)) < 5 * bound / math.sqrt(3) / math.sqrt(2 * n), (what, m)
+            assert abs(w.mean().item()) < 5 * bound / math.sqrt(3 * n)
+        if m.bias is not None:
+            assert m.bias.abs().max() <= bound + 1e-7 and bool(m.bias.ne(0).all()), (what, m)
+
+
+def data_of(info) -> list:
+    """Settings that choose the preset section for ``info`` (points or images)."""
+    if info.kind == "points":
+        return ["data=ring8"]
+    return ["data=mnist", f"data.resolution={info.shape[1]}", f"data.channels={info.shape[0]}"]
+
+
+def build(name, info, *extra):
+    over = data_of(info) + ["model.g_width=16", "model.d_width=16", "model.hidden=64", "model.z_dim=16"]
+    if name in ENERGY:
+        over.append("model.code_dim=16")
+    cfg = resolve(name, over + list(extra))
+    torch.manual_seed(0)
+    return GANS.get(name)(cfg, info)
+
+
+@pytest.mark.parametrize("name, info, g_init, d_init", [
+    ("dcgan", MNIST, "dcgan", "dcgan"),
+    ("dcgan", RGB32, "dcgan", "dcgan"),
+    ("wgan-gp", MNIST, "dcgan", "dcgan"),   # layer norm gains N(1, 0.02) too
+    ("ebgan", MNIST, "dcgan", "dcgan"),
+    ("sngan", MNIST, "dcgan", "torch"),     # D keeps PyTorch's init under SN (sngan.py)
+    ("began", MNIST, "torch", "torch"),
+    ("gan", POINTS, "torch", "torch"),
+    ("gan", MNIST, "torch", "torch"),
+    ("sngan", POINTS, "torch", "torch"),
+], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
+        "sngan-points"])
+def test_initialisation_statistics(name, info, g_init, d_init):
+    gan = build(name, info, "model.g_width=32", "model.d_width=32")
+    for net, kind, what in ((gan.G, g_init, "G"), (gan.D, d_init, "D")):
+        (check_dcgan_init if kind == "dcgan" else check_torch_default_init)(net, f"{name} {what}")
+
+
+def test_dcgan_init_statistic_is_sharp_enough_to_see_003():
+    """The tolerance above rejects N(0, 0.03) even for the smallest checked layer (200 weights)."""
+    torch.manual_seed(1)
+    with pytest.raises(AssertionError):
+        check_normal(torch.randn(200) * 0.03, 0.0, 0.02, "0.03")
+
+
+@pytest.mark.parametrize("name, info, extra", [
+    ("sngan", MNIST, ["model.d_width=16"]), ("sngan", RGB32, ["model.d_width=8"]),
+    ("sngan", POINTS, ["model.hidden=64"]), ("gan", POINTS, ["model.d_sn=true", "model.hidden=64"]),
+], ids=["sngan-28", "sngan-32rgb", "sngan-points", "gan-d_sn-points"])
+def test_spectrally_normalised_discriminators_start_near_sigma_one(name, info, extra):
+    """Extends the DCGAN d_sn test in test_gans.py to the D's that keep PyTorch's init: SN's power
+    iteration at registration (15 steps) leaves every layer's sigma(W_SN) within a few % of 1."""
+    from gankit.nn.spectral import spectral_norms
+
+    torch.manual_seed(0)
+    D = GANS.get(name)(resolve(name, data_of(info) + extra), info).D
+    sigmas = spectral_norms(D)
+    n_weight = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in D.modules())
+    assert len(sigmas) == n_weight >= 4
+    assert all(abs(s - 1) < 0.1 for s in sigmas.values()), sigmas
+
+
+# =============================================================================================
+# 6. layer lists
+# =============================================================================================
+def conv(cin, cout, k, s, p, bias=True, sn=False):
+    return ("conv", cin, cout, k, s, p, bias, sn)
+
+
+def deconv(cin, cout, k, s, p, bias=True, sn=False):
+    return ("deconv", cin, cout, k, s, p, bias, sn)
+
+
+def lin(cin, cout, bias=True, sn=False):
+    return ("linear", cin, cout, bias, sn)
+
+
+def bn2(c):
+    return ("bn2d", c)
+
+
+def bn1(c):
+    return ("bn1d", c)
+
+
+def ln(c):  # gankit's "layer" norm: GroupNorm with one group
+    return ("groupnorm", 1, c)
+
+
+def lrelu(slope):
+    return ("lrelu", slope)
+
+
+RELU, TANH, ELU = ("relu",), ("tanh",), ("elu", 1.0)
+
+
+def describe(net) -> list:
+    """The layers of ``net`` in forward order (registration order for every net here), identities
+    dropped, spectral norm as a flag on its layer."""
+    sn = {id(m) for _, m, _ in sn_layers(net)}
+    rows = []
+
+    def walk(m):
+        if isinstance(m, nn.ConvTranspose2d):
+            rows.append(deconv(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0],
+                               m.bias is not None, id(m) in sn))
+            assert m.kernel_size[0] == m.kernel_size[1] and m.stride[0] == m.stride[1]
+        elif isinstance(m, nn.Conv2d):
+            rows.append(conv(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0],
+                             m.bias is not None, id(m) in sn))
+            assert m.kernel_size[0] == m.kernel_size[1] and m.stride[0] == m.stride[1]
+        elif isinstance(m, nn.Linear):
+            rows.append(lin(m.in_features, m.out_features, m.bias is not None, id(m) in sn))
+        elif isinstance(m, nn.BatchNorm2d):
+            rows.append(bn2(m.num_features))
+        elif isinstance(m, nn.BatchNorm1d):
+            rows.append(bn1(m.num_features))
+        elif isinstance(m, nn.GroupNorm):
+            rows.append(("groupnorm", m.num_groups, m.num_channels))
+        elif isinstance(m, nn.InstanceNorm2d):
+            rows.append(("instancenorm", m.num_features))
+        elif isinstance(m, nn.LeakyReLU):
+            rows.append(lrelu(m.negative_slope))
+        elif isinstance(m, nn.ReLU):
+            rows.append(RELU)
+        elif isinstance(m, nn.ELU):
+            rows.append(("elu", m.alpha))
+        elif isinstance(m, nn.Tanh):
+            rows.append(TANH)
+        elif isinstance(m, nn.Identity):
+            pass
+        else:
+            kids = list(m.children())
+            assert kids, f"unexpected layer {type(m).__name__}"
+            for c in kids:
+                walk(c)
+
+    walk(net)
+    return rows
+
+
+L2 = lrelu(0.2)
+L1 = lrelu(0.1)
+W, Z, H, C = 8, 10, 8, 4  # widths, z_dim, MLP hidden, code_dim used by the tables
+
+# Radford et al. 2015, Fig. 1 and Sec. 3 (architecture guidelines): G = projection of z by a
+# fractionally-strided conv, then stride-2 4x4 deconvolutions halving channels, BN + ReLU everywhere
+# except the tanh output; D = stride-2 4x4 convolutions doubling channels, LeakyReLU(0.2), BN on every
+# layer except the input one, no fully connected hidden layers. 28x28: base 7 map, two x2 stages;
+# 32x32: base 4, three stages. Biases are dropped before BN.
+DCGAN_G28 = [deconv(Z, 2 * W, 7, 1, 0, False), bn2(2 * W), RELU,
+             deconv(2 * W, W, 4, 2, 1, False), bn2(W), RELU,
+             deconv(W, 1, 4, 2, 1), TANH]
+DCGAN_D28 = [conv(1, W, 4, 2, 1), L2,
+             conv(W, 2 * W, 4, 2, 1, False), bn2(2 * W), L2,
+             conv(2 * W, 1, 7, 1, 0)]
+DCGAN_G32 = [deconv(Z, 4 * W, 4, 1, 0, False), bn2(4 * W), RELU,
+             deconv(4 * W, 2 * W, 4, 2, 1, False), bn2(2 * W), RELU,
+             deconv(2 * W, W, 4, 2, 1, False), bn2(W), RELU,
+             deconv(W, 3, 4, 2, 1), TANH]
+DCGAN_D32 = [conv(3, W, 4, 2, 1), L2,
+             conv(W, 2 * W, 4, 2, 1, False), bn2(2 * W), L2,
+             conv(2 * W, 4 * W, 4, 2, 1, False), bn2(4 * W), L2,
+             conv(4 * W, 1, 4, 1, 0)]
+# Gulrajani et al. 2017 Sec. 4 ("no critic batch normalization"; layer norm suggested): the DCGAN
+# critic with GroupNorm(1, C) where DCGAN has BN; the conv before it keeps no bias. WGAN-GP sets
+# model.d_norm=layer; DRAGAN gets the same from d_norm=auto (a per-sample gradient penalty is on).
+WGANGP_D28 = [conv(1, W, 4, 2, 1), L2,
+              conv(W, 2 * W, 4, 2, 1, False), ln(2 * W), L2,
+              conv(2 * W, 1, 7, 1, 0)]
+
+# Miyato et al. 2018, Table 3 (standard CNN; at w = 64, 32x32: G dense 4x4x512, deconv 256, 128, 64 with
+# BN + ReLU, conv3x3 to 3 + tanh; D conv3x3 64, conv4x4/2 64, conv3x3 128, conv4x4/2 128, conv3x3 256,
+# conv4x4/2 256, conv3x3 512, LeakyReLU(0.1), dense 1, no BN, SN on every weight layer). Here w = 8.
+SNGAN_G32 = [lin(Z, 4 * 4 * 8 * W), bn2(8 * W), RELU,
+             deconv(8 * W, 4 * W, 4, 2, 1), bn2(4 * W), RELU,
+             deconv(4 * W, 2 * W, 4, 2, 1), bn2(2 * W), RELU,
+             deconv(2 * W, W, 4, 2, 1), bn2(W), RELU,
+             conv(W, 3, 3, 1, 1), TANH]
+SNGAN_D32 = [conv(3, W, 3, 1, 1, sn=True), L1, conv(W, W, 4, 2, 1, sn=True), L1,
+             conv(W, 2 * W, 3, 1, 1, sn=True), L1, conv(2 * W, 2 * W, 4, 2, 1, sn=True), L1,
+             conv(2 * W, 4 * W, 3, 1, 1, sn=True), L1, conv(4 * W, 4 * W, 4, 2, 1, sn=True), L1,
+             conv(4 * W, 8 * W, 3, 1, 1, sn=True), L1,
+             lin(8 * W * 4 * 4, 1, sn=True)]
+# the same at 28x28: two stride-2 stages from a 7x7 base
+SNGAN_G28 = [lin(Z, 7 * 7 * 4 * W), bn2(4 * W), RELU,
+             deconv(4 * W, 2 * W, 4, 2, 1), bn2(2 * W), RELU,
+             deconv(2 * W, W, 4, 2, 1), bn2(W), RELU,
+             conv(W, 1, 3, 1, 1), TANH]
+SNGAN_D28 = [conv(1, W, 3, 1, 1, sn=True), L1, conv(W, W, 4, 2, 1, sn=True), L1,
+             conv(W, 2 * W, 3, 1, 1, sn=True), L1, conv(2 * W, 2 * W, 4, 2, 1, sn=True), L1,
+             conv(2 * W, 4 * W, 3, 1, 1, sn=True), L1,
+             lin(4 * W * 7 * 7, 1, sn=True)]
+
+# Zhao et al. 2016 (EBGAN), Sec. 2.3 / appendix: D is an auto-encoder (energy = reconstruction error),
+# G the DCGAN generator. gankit's conv auto-encoder: 4x4 stride-2 convs doubling channels (BN + LeakyReLU
+# 0.2, none on the input layer), a linear code, and the mirror decoder with a linear (not tanh) output.
+EBGAN_D28 = [conv(1, W, 4, 2, 1), L2, conv(W, 2 * W, 4, 2, 1), bn2(2 * W), L2, lin(2 * W * 49, C),
+             lin(C, 2 * W * 49), bn2(2 * W), L2, deconv(2 * W, W, 4, 2, 1), bn2(W), L2, deconv(W, 1, 4, 2, 1)]
+# Berthelot et al. 2017 (BEGAN), Fig. 1: encoder/decoder with ELU, no batch norm, linear embedding
+# N_h; G has the decoder's architecture (own weights) with tanh here. gankit departs from the figure
+# in its resampling: 4x4 stride-2 (de)convolutions instead of 3x3 conv pairs + subsampling / nearest
+# neighbour upsampling.
+BEGAN_D28 = [conv(1, W, 4, 2, 1), ELU, conv(W, 2 * W, 4, 2, 1), ELU, lin(2 * W * 49, C),
+             lin(C, 2 * W * 49), ELU, deconv(2 * W, W, 4, 2, 1), ELU, deconv(W, 1, 4, 2, 1)]
+BEGAN_G28 = [lin(Z, 2 * W * 49), ELU, deconv(2 * W, W, 4, 2, 1), ELU, deconv(W, 1, 4, 2, 1), TANH]
+
+# Goodfellow et al. 2014: MLP G (ReLU) and D (gankit: LeakyReLU 0.2 instead of maxout), depth 3 hidden
+# layers by default, no norm; tanh output for images only.
+MLP_G_POINTS = [lin(Z, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 2)]
+MLP_D_POINTS = [lin(2, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
+MLP_G_MNIST = [lin(Z, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 784), TANH]
+MLP_D_MNIST = [lin(784, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
+SNMLP_D_POINTS = [lin(2, H, sn=True), L1, lin(H, H, sn=True), L1, lin(H, H, sn=True), L1, lin(H, 1, sn=True)]
+BEGAN_D_POINTS = [lin(2, H), ELU, lin(H, H), ELU, lin(H, H), ELU, lin(H, C),
+                  lin(C, H), ELU, lin(H, H), ELU, lin(H, H), ELU, lin(H, 2)]
+BEGAN_G_POINTS = [lin(Z, H), ELU, lin(H, H), ELU, lin(H, H), ELU, lin(H, 2)]
+EBGAN_D_POINTS = [lin(2, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, C),
+                  lin(C, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 2)]
+
+
+@pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
+    ("dcgan", MNIST, [], DCGAN_G28, DCGAN_D28),
+    ("dcgan", RGB32, [], DCGAN_G32, DCGAN_D32),
+    ("wgan-gp", MNIST, [], DCGAN_G28, WGANGP_D28),
+    ("dragan", MNIST, [], DCGAN_G28, WGANGP_D28),
+    ("sngan", RGB32, [], SNGAN_G32, SNGAN_D32),
+    ("sngan", MNIST, [], SNGAN_G28, SNGAN_D28),
+    ("ebgan", MNIST, [], DCGAN_G28, EBGAN_D28),
+    ("began", MNIST, [], BEGAN_G28, BEGAN_D28),
+    ("gan", POINTS, [], MLP_G_POINTS, MLP_D_POINTS),
+    ("gan", MNIST, [], MLP_G_MNIST, MLP_D_MNIST),
+    ("sngan", POINTS, [], MLP_G_POINTS, SNMLP_D_POINTS),
+    ("began", POINTS, [], BEGAN_G_POINTS, BEGAN_D_POINTS),
+    ("ebgan", POINTS, [], MLP_G_POINTS, EBGAN_D_POINTS),
+], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
+        "gan-28", "sngan-points", "began-points", "ebgan-points"])
+def test_layer_lists(name, info, extra, g_layers, d_layers):
+    over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
+    if name in ENERGY:
+        over.append(f"model.code_dim={C}")
+    gan = GANS.get(name)(resolve(name, over + extra), info)
+    assert describe(gan.G) == g_layers
+    assert describe(gan.D) == d_layers
+
+
+def test_norm_layers_of_the_image_discriminators():
+    over = ["data=mnist", "model.g_width=4", "model.d_width=4", "model.z_dim=4"]
+    d = GANS.get("dcgan")(resolve("dcgan", over), MNIST).D
+    mods = [m for m in d.net]
+    assert not isinstance(mods[1], nn.BatchNorm2d) and isinstance(mods[0], nn.Conv2d)
+    convs = [i for i, m in enumerate(mods) if isinstance(m, nn.Conv2d)]
+    assert all(isinstance(mods[i + 1], nn.BatchNorm2d) for i in convs[1:-1])  # every hidden conv, not the first
+    gp = GANS.get("wgan-gp")(resolve("wgan-gp", over), MNIST).D
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in gp.modules())
+    sn = GANS.get("sngan")(resolve("sngan", over), MNIST).D
+    assert not any(isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm))
+                   for m in sn.modules())
+    weight_layers = {id(m) for m in sn.modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert len(weight_layers) == 6 and weight_layers == {id(m) for _, m, _ in sn_layers(sn)}
+
+
+# =============================================================================================
+# 7. priors
+# =============================================================================================
+# z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
+Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
+         "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64}
+Z_DIM_POINTS = 8
+
+
+def test_every_named_gan_is_in_the_prior_table():
+    assert set(GANS.names()) == set(Z_DIM)
+
+
+@pytest.mark.parametrize("info", [MNIST, POINTS], ids=["images", "points"])
+@pytest.mark.parametrize("name", sorted(Z_DIM))
+def test_priors_and_z_dim(name, info):
+    """N(0, I) for every GAN except BEGAN's U[-1, 1]^{N_z} (Berthelot et al. 2017, Sec. 4.1); z_dim
+    from the preset's section for the data (or the GAN's default)."""
+    if name == "dcgan" and info is POINTS:
+        pytest.skip("dcgan is for images only")
+    cfg = resolve(name, data_of(info) + ["model.g_width=4", "model.d_width=4", "model.hidden=4"]
+                  + (["model.code_dim=4"] if name in ENERGY else []))
+    gan = GANS.get(name)(cfg, info)
+    assert gan.z_dim == (Z_DIM[name] if info is MNIST else Z_DIM_POINTS)
+    assert cfg.model["z_dim"] == gan.z_dim
+    n = 20000
+    torch.manual_seed(0)
+    draws = [gan.sample_z(n), gan.sample_z(n, generator=torch.Generator().manual_seed(1))]
+    assert not torch.equal(draws[0], draws[1])
+    for z in draws:
+        assert z.shape == (n, gan.z_dim) and z.dtype == torch.float32
+        z = z.double().flatten()
+        m = z.numel()
+        if name == "began":
+            assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.999 and z.max() > 0.999
+            assert abs(z.mean().item()) < 5 * math.sqrt(1 / 3 / m)
+            assert abs(z.var().item() - 1 / 3) < 5 * math.sqrt(4 / 45 / m)  # Var(U^2) = 1/5 - 1/9
+        else:
+            assert abs(z.mean().item()) < 5 / math.sqrt(m)
+            assert abs(z.var().item() - 1) < 5 * math.sqrt(2 / m)
+            assert z.min() < -3.5 and z.max() > 3.5
+            assert abs(((z ** 4).mean() - 3).item()) < 5 * math.sqrt(96 / m)  # kurtosis 3: normal, not uniform
+
+
+# =============================================================================================
+# 8. terms inside a step
+# =============================================================================================
+def test_began_k_t_by_hand_over_two_d_updates(tmp_path):
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1) after every D update, from that
+    update's batch means; the D loss of an update uses the k of the update before; G leaves k alone."""
+    k0, lam, gamma = 0.5, 0.05, 0.7
+    tr = make_trainer(tmp_path, "began", f"model.k_init={k0}", f"model.lambda_k={lam}", f"model.gamma={gamma}",
+                      "train.n_critic=2")
+    gan = tr.gan
+    seen = []
+    d_phase, g_phase = tr.phases
+
+    def d_fn(real, labels, fn=d_phase.fn):
+        loss, logs = fn(real, labels)
+        seen.append(("d", gan.k.item(), loss.item(), {k: v.item() for k, v in logs.items()}))
+        return loss, logs
+
+    def g_fn(real, labels, fn=g_phase.fn):
+        seen.append(("g", gan.k.item()))
+        return fn(real, labels)
+
+    d_phase.fn, g_phase.fn = d_fn, g_fn
+    tr.train_step()
+    assert [s[0] for s in seen] == ["d", "d", "g"]
+    k = k0
+    for _, k_now, loss, logs in seen[:2]:
+        assert k_now == pytest.approx(k, rel=1e-6) and logs["k"] == pytest.approx(k, rel=1e-6)
+        assert loss == pytest.approx(logs["l_real"] - k * logs["l_fake"], rel=1e-5)
+        assert logs["M"] == pytest.approx(logs["l_real"] + abs(gamma * logs["l_real"] - logs["l_fake"]), rel=1e-5)
+        k = min(max(k + lam * (gamma * logs["l_real"] - logs["l_fake"]), 0.0), 1.0)
+    assert k != pytest.approx(k0, abs=1e-6)
+    assert seen[2][1] == pytest.approx(k, rel=1e-6)  # the G update sees k after both D updates
+    assert gan.k.item() == pytest.approx(k, rel=1e-6)  # and does not move it
+
+
+def test_ebgan_pulling_away_term_is_added_to_the_g_loss_with_its_weight(tmp_path):
+    """Zhao et al. 2016 eq. (6): L_G = E D(G(z)) + lambda_PT * PT(S), S the encoder codes of G's batch."""
+    w = 0.3
+    tr = make_trainer(tmp_path, "ebgan", f"model.pt_weight={w}", "model.code_dim=6")
+    gan = tr.gan
+    real, _ = tr.loader.next()
+    torch.manual_seed(5)
+    loss, logs = gan.g_step(real, None)
+    torch.manual_seed(5)
+    e, codes = gan.D.energy_and_code(gan.G(gan.sample_z(real.shape[0])))
+    pt = pulling_away_term(codes)
+    assert 0 < pt.item() < 1
+    assert loss.item() == pytest.approx((e.mean() + w * pt).item(), rel=1e-6)
+    assert logs["pt"].item() == pytest.approx(pt.item(), rel=1e-6)
+    assert logs["g_loss"].item() == pytest.approx(e.mean().item(), rel=1e-6)
+    gan.p.pt_weight = 0.0
+    torch.manual_seed(5)
+    loss0, logs0 = gan.g_step(real, None)
+    assert "pt" not in logs0 and loss0.item() == pytest.approx(e.mean().item(), rel=1e-6)
+    assert loss.item() - loss0.item() == pytest.approx(w * pt.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("name, extra, terms", [
+    ("gan", ["penalties={r1: 2.0, gp: 3.0}"], {"r1": 2.0, "gp": 3.0}),
+    ("wgan-gp", [], {"gp": 10.0}),
+    ("dragan", [], {"dragan": 10.0}),
+    ("began", ["penalties={r1: 0.5}"], {"r1": 0.5}),
+    ("ebgan", ["penalties={r2: 1.5}"], {"r2": 1.5}),
+], ids=["gan-r1+gp", "wgan-gp", "dragan", "began-r1", "ebgan-r2"])
+def test_penalties_are_added_to_the_d_loss_with_their_weights(tmp_path, name, extra, terms):
+    """GAN.add_penalties: D loss = objective (logged as d_loss) + sum of weight * penalty (each logged)."""
+    tr = make_trainer(tmp_path, name, *extra)
+    gan = tr.gan
+    assert [(n, w) for n, _, w in gan.penalties] == list(terms.items())
+    assert all(fn is PENALTIES.get(n) for n, fn, _ in gan.penalties)
+    real, _ = tr.loader.next()
+    torch.manual_seed(3)
+    loss, logs = gan.d_step(real, None)
+    assert set(terms) <= set(logs)
+    assert all(logs[n].item() > 1e-6 for n in terms)
+    expected = logs["d_loss"].item() + sum(w * logs[n].item() for n, w in terms.items())
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    if name == "gan":  # the logged parts are the objective and the penalty themselves
+        torch.manual_seed(3)
+        with torch.no_grad():
+            fake = gan.G(gan.sample_z(real.shape[0]))
+        obj = gan.objective.d_loss(gan.D(real), gan.D(fake))
+        assert logs["d_loss"].item() == pytest.approx(obj.item(), rel=1e-6)
+        assert logs["r1"].item() == pytest.approx(PENALTIES.get("r1")(gan.D, real, fake).item(), rel=1e-5)
+
+
+# =============================================================================================
+# 9. the presets of the named GANs, and that they reach the GAN and the trainer
+# =============================================================================================
+ADAM = "adam"
+# The images rows: name -> objective, penalties, n_critic, g optimiser, d optimiser, batch_size, steps,
+# model subset; an optimiser is (name, lr, betas, schedule), betas None for RMSProp.
+PRESETS = {
+    "gan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+            64, 3000, {"z_dim": 100, "hidden": 256, "g_depth": 3, "d_depth": 3}),
+    "dcgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              64, 3000, {"z_dim": 100, "g_width": 64, "d_width": 64}),
+    "wgan": ("wgan", {}, 5, ("rmsprop", 5e-5, None, "constant"), ("rmsprop", 5e-5, None, "constant"),
+             64, 3000, {"d_clip": 0.01}),
+    "wgan-gp": ("wgan", {"gp": 10.0}, 5, (ADAM, 1e-4, (0.0, 0.9), "constant"), (ADAM, 1e-4, (0.0, 0.9), "constant"),
+                64, 3000, {"d_norm": "layer"}),
+    "dragan": ("nonsaturating", {"dragan": 10.0}, 1, (ADAM, 1e-4, (0.5, 0.9), "constant"),
+               (ADAM, 1e-4, (0.5, 0.9), "constant"), 64, 3000, {"d_norm": "auto"}),
+    "lsgan": ("lsgan", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              64, 3000, {}),
+    "fgan": ("fgan-js", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+             64, 3000, {}),
+    "rgan": ("rsgan", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+             64, 3000, {}),
+    "ragan": ("rasgan", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              64, 3000, {}),
+    "hinge-gan": ("hinge", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+                  64, 3000, {}),
+    "sngan": ("hinge", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              64, 3000, {"z_dim": 128, "g_width": 64, "d_width": 64, "d_sn": True, "d_slope": 0.1}),
+    "ebgan": ("ebgan", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              64, 3000, {"z_dim": 100, "g_width": 64, "d_width": 64, "code_dim": 64, "margin": 0.5,
+                         "pt_weight": 0.1, "d_norm": "batch"}),
+    "began": ("began", {}, 1, (ADAM, 1e-4, (0.5, 0.999), "constant"), (ADAM, 1e-4, (0.5, 0.999), "constant"),
+              16, 3000, {"z_dim": 64, "code_dim": 64, "g_width": 64, "d_width": 64, "gamma": 0.5,
+                         "lambda_k": 0.001, "k_init": 0.0}),
+}
+# The 2-D rows (by_data.points of every preset but dcgan's): the same objective and penalties, one
+# shared optimiser setting, n_critic 1, MLP nets 3 x 128 with z in R^8; plus each GAN's own model keys.
+POINTS_OPTIM = (ADAM, 2e-3, (0.5, 0.999), "linear")
+POINTS_MODEL = {"arch": "mlp", "z_dim": 8, "hidden": 128, "g_depth": 3, "d_depth": 3}
+POINTS_EXTRA = {"wgan": {"d_clip": 0.01}, "wgan-gp": {"d_norm": "layer"}, "sngan": {"d_sn": True, "d_slope": 0.1},
+                "ebgan": {"code_dim": 8, "margin": 0.5, "pt_weight": 0.1},
+                "began": {"code_dim": 8, "gamma": 0.5, "lambda_k": 0.001, "k_init": 0.0}}
+DEFAULT_DATA = {name: "ring8" if name == "gan" else "mnist" for name in PRESETS}  # `gankit train NAME`
+
+
+def preset_row(name, kind):
+    objective, penalties, n_critic, og, od, batch, steps, model = PRESETS[name]
+    if kind == "points":
+        return objective, penalties, 1, POINTS_OPTIM, POINTS_OPTIM, 512, 8000, {**POINTS_MODEL,
+                                                                              **POINTS_EXTRA.get(name, {})}
+    return objective, penalties, n_critic, og, od, batch, steps, model
+
+
+def test_every_named_gan_has_a_preset_row():
+    assert set(GANS.names()) == set(PRESETS)
+
+
+@pytest.mark.parametrize("kind", ["images", "points"])
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_settings(name, kind):
+    """Each preset as its YAML states it, for images (data=mnist) and for 2-D points (data=ring8),
+    the optimisers made from it, and the GAN built from it."""
+    from gankit.train.optim import make_optimizer
+
+    if name == "dcgan" and kind == "points":
+        pytest.skip("dcgan is for images only")
+    assert resolve(name).data.name == DEFAULT_DATA[name]
+    objective, penalties, n_critic, og, od, batch, steps, model = preset_row(name, kind)
+    cfg = resolve(name, ["data=mnist" if kind == "images" else "data=ring8"])
+    assert cfg.gan == name and cfg.objective == objective and cfg.penalties == penalties
+    assert (cfg.train.n_critic, cfg.batch_size, cfg.steps) == (n_critic, batch, steps)
+    assert {k: cfg.model[k] for k in model} == model
+    classes = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+    for g, (oname, lr, betas, schedule) in (("g", og), ("d", od)):
+        o = cfg.optim[g]
+        assert (o.name, o.lr, o.schedule) == (oname, lr, schedule), g
+        if betas is not None:
+            assert tuple(o.betas) == betas, g
+        assert o.weight_decay == 0.0 and o.momentum == 0.0
+        opt = make_optimizer(o, [nn.Parameter(torch.zeros(1))])
+        assert type(opt) is classes[oname] and opt.param_groups[0]["lr"] == lr
+        if betas is not None:
+            assert tuple(opt.param_groups[0]["betas"]) == betas
+        else:
+            assert (opt.param_groups[0]["alpha"], opt.param_groups[0]["momentum"]) == (0.99, 0.0)
+    small = ["model.g_width=4", "model.d_width=4", "model.hidden=4"]
+    gan = GANS.get(name)(resolve(name, ["data=mnist" if kind == "images" else "data=ring8"] + small),
+                         MNIST if kind == "images" else POINTS)
+    assert gan.objective.name == objective
+    assert {n: w for n, _, w in gan.penalties} == penalties
+    assert [(p.group, p.repeat) for p in gan.phases()] == [("d", n_critic), ("g", 1)]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_reach_the_gan_and_the_optimisers(tmp_path, request, name):
+    """Through a Trainer (2-D data; dcgan on tiny MNIST): the preset's objective, penalties,
+    n_critic and per-group optimisers are the ones that train."""
+    kind = "images" if name == "dcgan" else "points"
+    objective, penalties, n_critic, og, od, *_ = preset_row(name, kind)
+    if kind == "images":
+        extra = ["data=mnist", f"data.root={request.getfixturevalue('mnist_root')}"]
+    else:
+        extra = ["data=ring8"]
+    base = ["data.size=64", "batch_size=8", "device=cpu", "train.progress=false",
+            "model.hidden=8", "model.g_width=4", "model.d_width=4"]
+    tr = make_trainer(tmp_path, name, *extra, base=base)
+    gan = tr.gan
+    assert gan.objective.name == objective
+    assert {n: w for n, _, w in gan.penalties} == penalties
+    assert [(p.group, p.repeat) for p in tr.phases] == [("d", n_critic), ("g", 1)]
+    assert gan.z_dim == (Z_DIM[name] if kind == "images" else Z_DIM_POINTS)
+    classes = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+    for g, (oname, lr, betas, schedule) in (("g", og), ("d", od)):
+        opt = tr.optims[g]
+        assert type(opt) is classes[oname], g
+        assert len(opt.param_groups) == 1
+        assert opt.param_groups[0]["lr"] == lr
+        if betas is not None:
+            assert tuple(opt.param_groups[0]["betas"]) == betas
+        if oname == "rmsprop":
+            assert opt.param_groups[0]["alpha"] == 0.99 and opt.param_groups[0]["momentum"] == 0.0
+    if name == "wgan":
+        assert gan.p.d_clip == 0.01
+    if name == "began":
+        assert (gan.p.gamma, gan.p.lambda_k, gan.k.item()) == (0.5, 0.001, 0.0)
+    if name == "ebgan":
+        assert (gan.p.margin, gan.p.pt_weight) == (0.5, 0.1)
+        assert gan.objective.d_loss(torch.tensor([0.0]), torch.tensor([0.2])).item() == pytest.approx(0.3)
