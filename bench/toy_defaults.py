@@ -18,6 +18,7 @@ reverse KL <= 0.04 ("PacGAN"). Both are judged on the means over seeds, and only
 
     python bench/toy_defaults.py                       # everything, ~40 min on 2 cores
     python bench/toy_defaults.py --gans gan,lsgan --seeds 0 --datasets ring8
+    python bench/toy_defaults.py --gans fgan-kl,fgan-tv --seeds 0 --merge   # add to the stored table
 Outputs: ``bench/results/toy_defaults/toy_defaults.json`` (per run), ``docs/toy_defaults.md`` (the table)
 and ``docs/toy_defaults/<dataset>-<entry>.png`` (seed 0: samples over D's score).
 """
@@ -57,9 +58,9 @@ def entries(gans=None) -> list:
 
     names = [n for n in GANS.names() if "points" in preset(n).get("by_data", {})]
     out = [(n, n, []) for n in names if gans is None or n in gans]
-    if gans is None or "fgan" in gans or any(g.startswith("fgan-") for g in gans or ()):
-        out += [(f"fgan-{d}", "fgan", [f"objective=fgan-{d}"]) for d in DIVERGENCES
-                if d != "js" and (gans is None or "fgan" in gans or f"fgan-{d}" in gans)]  # fgan-js is fgan
+    # fgan's other divergences (fgan-js is fgan's default): all of them by default, else those named
+    out += [(f"fgan-{d}", "fgan", [f"objective=fgan-{d}"]) for d in DIVERGENCES
+            if d != "js" and (gans is None or f"fgan-{d}" in gans)]
     return out
 
 
@@ -159,23 +160,29 @@ def main(argv=None) -> int:
                      figure=str(docs / "toy_defaults" / f"{ds}-{e}.png") if s == seeds[0] else None)
                 for e, g, x in entries(gans) for ds in datasets for s in seeds]
         jobs.sort(key=lambda j: (j["gan"] in ("wgan-gp", "dragan"), j["gan"] in ("ebgan", "began")), reverse=True)
+        path = results / "toy_defaults.json"
+        stored = json.loads(path.read_text())["runs"] if a.merge and path.is_file() else []
+        runs: list = []
         with mp.get_context("spawn").Pool(a.workers) as pool:
-            runs = list(pool.imap_unordered(run_job, jobs))
-    import torch
-
-    path = results / "toy_defaults.json"
-    if a.merge and path.is_file():
-        done = {(r["entry"], r["dataset"], r["seed"]) for r in runs}
-        runs += [r for r in json.loads(path.read_text())["runs"] if (r["entry"], r["dataset"], r["seed"]) not in done]
-    report = {"gankit": gankit.__version__, "torch": torch.__version__, "python": platform.python_version(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "workers": a.workers,
-              "seeds": sorted({r["seed"] for r in runs}),
-              "datasets": [d for d in ("ring8", "grid25") if any(r["dataset"] == d for r in runs)],
-              "wall_s": round(time.perf_counter() - t0, 1), "runs": runs}
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    (docs / "toy_defaults.md").write_text(markdown(report))
+            for r in pool.imap_unordered(run_job, jobs):  # the table is rewritten as each run ends
+                runs.append(r)
+                write(runs, stored, path, docs, a.workers, time.perf_counter() - t0)
     print(f"wrote {path} and {docs / 'toy_defaults.md'}")
     return 0 if all(r["status"] != "error" for r in runs) else 1
+
+
+def write(runs: list, stored: list, path: Path, docs: Path, workers: int, wall_s: float) -> None:
+    import torch
+
+    done = {(r["entry"], r["dataset"], r["seed"]) for r in runs}
+    runs = runs + [r for r in stored if (r["entry"], r["dataset"], r["seed"]) not in done]
+    report = {"gankit": gankit.__version__, "torch": torch.__version__, "python": platform.python_version(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "workers": workers,
+              "seeds": sorted({r["seed"] for r in runs}),
+              "datasets": [d for d in ("ring8", "grid25") if any(r["dataset"] == d for r in runs)],
+              "wall_s": round(wall_s, 1), "runs": runs}
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    (docs / "toy_defaults.md").write_text(markdown(report))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ Entries (built at run time from the registries, so new objectives join automatic
 Protocol (the same for every entry, dataset and seed):
 
 * nets, optimiser and batch size come from the tuned toy preset ``configs/gan.yaml``: MLP G and D,
-  ``hidden`` 128, 3 hidden layers each, ``z_dim`` 8, no norm layers, Adam(2e-3, betas (0.5, 0.999))
+  ``hidden`` 128, 3 hidden layers each, ``z_dim`` from the preset (2), no norm layers, Adam(2e-3, betas (0.5, 0.999))
   for G and D, decayed linearly to 0 over the run, batch 512. The budget is ``--steps`` generator
   steps, 2,000 by default, which is a quarter of the preset's 8,000 (see bench/README.md). Every
   entry gets the same optimiser. The papers' own optimisers (e.g. RMSProp 5e-5 for WGAN with

@@ -678,7 +678,7 @@ def test_norm_layers_of_the_image_discriminators():
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64}
-Z_DIM_POINTS = 8
+Z_DIM_POINTS = 2
 
 
 def test_every_named_gan_is_in_the_prior_table():
@@ -776,8 +776,8 @@ def test_ebgan_pulling_away_term_is_added_to_the_g_loss_with_its_weight(tmp_path
 
 @pytest.mark.parametrize("name, extra, terms", [
     ("gan", ["penalties={r1: 2.0, gp: 3.0}"], {"r1": 2.0, "gp": 3.0}),
-    ("wgan-gp", [], {"gp": 10.0}),
-    ("dragan", [], {"dragan": 10.0}),
+    ("wgan-gp", [], {"gp": 0.1}),  # make_trainer runs on 2-D data: the presets' by_data.points weights
+    ("dragan", [], {"dragan": 0.1}),
     ("began", ["penalties={r1: 0.5}"], {"r1": 0.5}),
     ("ebgan", ["penalties={r2: 1.5}"], {"r2": 1.5}),
 ], ids=["gan-r1+gp", "wgan-gp", "dragan", "began-r1", "ebgan-r2"])
@@ -813,7 +813,7 @@ PRESETS = {
     "gan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
             64, 3000, {"z_dim": 100, "hidden": 256, "g_depth": 3, "d_depth": 3}),
     "dcgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
-              64, 3000, {"z_dim": 100, "g_width": 64, "d_width": 64}),
+              64, 10000, {"z_dim": 100, "g_width": 16, "d_width": 16}),
     "wgan": ("wgan", {}, 5, ("rmsprop", 5e-5, None, "constant"), ("rmsprop", 5e-5, None, "constant"),
              64, 3000, {"d_clip": 0.01}),
     "wgan-gp": ("wgan", {"gp": 10.0}, 5, (ADAM, 1e-4, (0.0, 0.9), "constant"), (ADAM, 1e-4, (0.0, 0.9), "constant"),
@@ -839,21 +839,29 @@ PRESETS = {
               16, 3000, {"z_dim": 64, "code_dim": 64, "g_width": 64, "d_width": 64, "gamma": 0.5,
                          "lambda_k": 0.001, "k_init": 0.0}),
 }
-# The 2-D rows (by_data.points of every preset but dcgan's): the same objective and penalties, one
-# shared optimiser setting, n_critic 1, MLP nets 3 x 128 with z in R^8; plus each GAN's own model keys.
+# The 2-D rows (by_data.points of every preset but dcgan's): the same objective, n_critic 1, a shared
+# optimiser setting and MLP nets 3 x 128 with z in R^2, batch 512, 8,000 steps; plus each GAN's own
+# departures (POINTS_OWN: penalties, optimiser, model keys).
 POINTS_OPTIM = (ADAM, 2e-3, (0.5, 0.999), "linear")
-POINTS_MODEL = {"arch": "mlp", "z_dim": 8, "hidden": 128, "g_depth": 3, "d_depth": 3}
-POINTS_EXTRA = {"wgan": {"d_clip": 0.01}, "wgan-gp": {"d_norm": "layer"}, "sngan": {"d_sn": True, "d_slope": 0.1},
-                "ebgan": {"code_dim": 8, "margin": 0.5, "pt_weight": 0.1},
-                "began": {"code_dim": 8, "gamma": 0.5, "lambda_k": 0.001, "k_init": 0.0}}
+POINTS_MODEL = {"arch": "mlp", "z_dim": 2, "hidden": 128, "g_depth": 3, "d_depth": 3}
+POINTS_OWN = {
+    "wgan": {"model": {"d_clip": 0.01}},
+    "wgan-gp": {"penalties": {"gp": 0.1}, "optim": (ADAM, 1e-3, (0.5, 0.9), "linear"), "model": {"d_norm": "layer"}},
+    "dragan": {"penalties": {"dragan": 0.1}},
+    "sngan": {"model": {"d_sn": True, "d_slope": 0.1}},
+    "ebgan": {"model": {"code_dim": 8, "margin": 0.05, "pt_weight": 0.1}},
+    "began": {"model": {"code_dim": 8, "gamma": 0.9, "lambda_k": 1.0, "k_init": 0.0}},
+}
 DEFAULT_DATA = {name: "ring8" if name == "gan" else "mnist" for name in PRESETS}  # `gankit train NAME`
 
 
 def preset_row(name, kind):
     objective, penalties, n_critic, og, od, batch, steps, model = PRESETS[name]
     if kind == "points":
-        return objective, penalties, 1, POINTS_OPTIM, POINTS_OPTIM, 512, 8000, {**POINTS_MODEL,
-                                                                              **POINTS_EXTRA.get(name, {})}
+        own = POINTS_OWN.get(name, {})
+        optim = own.get("optim", POINTS_OPTIM)
+        return (objective, own.get("penalties", penalties), 1, optim, optim, 512, 8000,
+                {**POINTS_MODEL, **own.get("model", {})})
     return objective, penalties, n_critic, og, od, batch, steps, model
 
 
@@ -928,7 +936,7 @@ def test_presets_reach_the_gan_and_the_optimisers(tmp_path, request, name):
     if name == "wgan":
         assert gan.p.d_clip == 0.01
     if name == "began":
-        assert (gan.p.gamma, gan.p.lambda_k, gan.k.item()) == (0.5, 0.001, 0.0)
-    if name == "ebgan":
-        assert (gan.p.margin, gan.p.pt_weight) == (0.5, 0.1)
-        assert gan.objective.d_loss(torch.tensor([0.0]), torch.tensor([0.2])).item() == pytest.approx(0.3)
+        assert (gan.p.gamma, gan.p.lambda_k, gan.k.item()) == (0.9, 1.0, 0.0)  # the 2-D section's
+    if name == "ebgan":  # the 2-D section's margin
+        assert (gan.p.margin, gan.p.pt_weight) == (0.05, 0.1)
+        assert gan.objective.d_loss(torch.tensor([0.0]), torch.tensor([0.02])).item() == pytest.approx(0.03)
