@@ -114,12 +114,12 @@ def markdown(report: dict) -> str:
              "(see `src/gankit/configs/NAME.yaml`, which says why). Metrics on 2,500 samples (VEEGAN/PacGAN "
              "protocol). Mean ± std over the seeds that finished.", "",
              f"gankit {report['gankit']}, torch {report['torch']}, CPU, {report['workers']} processes × 1 thread, "
-             f"seeds {report['seeds']}, {report['date']}, total {report['wall_s'] / 60:.1f} min.", "",
+             f"seeds {report['seeds']} (per entry: the seeds column), {report['date']}.", "",
              "target = issue 9's bar (ring 8/8 at ≥ 90 % HQ; grid ≥ 24/25 at ≥ 85 % HQ); PacGAN = ring 8/8 at ≥ 95 % "
              "HQ, grid ≥ 24.8/25 at ≥ 94 % HQ and reverse KL ≤ 0.04.", ""]
     for ds in report["datasets"]:
-        lines += [f"## {ds}", "", "| GAN | modes | HQ % | reverse KL | steps | wall s | target | PacGAN | picture |",
-                  "|---|---:|---:|---:|---:|---:|:-:|:-:|---|"]
+        lines += [f"## {ds}", "", "| GAN | seeds | modes | HQ % | reverse KL | steps | wall s | target | PacGAN | picture |",
+                  "|---|---|---:|---:|---:|---:|---:|:-:|:-:|---|"]
         for name in sorted({r["entry"] for r in report["runs"] if r["dataset"] == ds}):
             runs = [r for r in report["runs"] if r["dataset"] == ds and r["entry"] == name]
             ok = [r for r in runs if r["status"] == "ok"]
@@ -132,7 +132,8 @@ def markdown(report: dict) -> str:
             pic = f"toy_defaults/{ds}-{name}.png"
             link = f"[png]({pic})" + (f" [gif]({pic[:-4]}.gif)" if (REPO / "docs" / (pic[:-4] + ".gif")).is_file() else "")
             nmodes = ok[0]["num_modes"] if ok else "?"
-            lines.append(f"| `{name}`{' (' + ', '.join(bad) + ')' if bad else ''} | {f('modes', 2)} / {nmodes} | "
+            seeds = ",".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
+            lines.append(f"| `{name}`{' (' + ', '.join(bad) + ')' if bad else ''} | {seeds} | {f('modes', 2)} / {nmodes} | "
                          f"{f('hq', 1)} | {f('kl', 3)} | {ok[0]['steps'] if ok else '—'} | "
                          f"{mean_std([r['wall_s'] for r in runs])[0]:.0f} | {'✓' if judge(runs, TARGET[ds]) else ''} | "
                          f"{'✓' if judge(runs, PACGAN[ds]) else ''} | {link if (REPO / 'docs' / pic).is_file() else '—'} |")

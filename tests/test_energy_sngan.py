@@ -133,7 +133,7 @@ def test_one_step_changes_both_nets(tmp_path, mnist_root, name, data):
 
 
 def test_began_k_is_updated_from_the_d_step_and_is_a_buffer(tmp_path, mnist_root):
-    tr = _trainer(tmp_path, mnist_root, "began", "ring8", ["model.k_init=0.5", "model.lambda_k=0.01"])
+    tr = _trainer(tmp_path, mnist_root, "began", "ring8", ["model.k_init=0.5", "model.lambda_k=0.01", "model.gamma=0.5"])
     assert "k" in tr.gan.state_dict() and "k" in dict(tr.gan.named_buffers())
     assert tr.gan.k.item() == 0.5
     tr.train_step()
