@@ -53,6 +53,7 @@ def test_the_data_alone_picks_the_preset(name, data):
     the paper settings, with no other override."""
     raw = preset(name)
     sections = raw.pop("by_data", {})
+    raw.pop("by_objective", None)  # for the preset's own objective: tested below
     cfg = _resolved(resolve(name, [f"data={data}"]))
     want = _expected({k: v for k, v in raw.items() if k != "data"})
     for key in (data_kind(data), data):
@@ -114,10 +115,57 @@ def test_data_sections_are_not_overrides():
         resolve("gan", ["by_data={points: {steps: 3}}"])
 
 
+def test_a_user_file_can_have_objective_sections(tmp_path):
+    """by_objective: the section of the objective the run uses applies (with its own by_data sections),
+    above the file's by_data sections and below every override."""
+    f = tmp_path / "mine.yaml"
+    f.write_text("gan: fgan\nobjective: fgan-js\nsteps: 5\nby_data:\n  points: {batch_size: 33}\n"
+                 "by_objective:\n  fgan-kl: {batch_size: 44, by_data: {grid25: {batch_size: 55}}}\n"
+                 "  fgan-tv: {model: {d_sn: true}}\n")
+    assert resolve(str(f), ["data=ring8"]).batch_size == 33  # fgan-js: no section
+    assert resolve(str(f), ["data=ring8", "objective=fgan-kl"]).batch_size == 44
+    assert resolve(str(f), ["data=grid25", "objective=fgan-kl"]).batch_size == 55
+    assert resolve(str(f), ["data=grid25", "objective=fgan-kl", "batch_size=3"]).batch_size == 3
+    assert resolve(str(f), ["objective=fgan-tv"]).model["d_sn"] is True
+    assert resolve(str(f), ["objective=fgan-tv", "model.d_sn=false"]).model["d_sn"] is False
+    assert resolve(str(f)).model["d_sn"] is False
+
+
+def test_a_preset_objective_section_applies_when_a_user_file_picks_the_objective(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("gan: gan\nobjective: minimax\nby_objective: {minimax: {steps: 77}}\n")
+    assert resolve(str(f)).steps == 77
+    assert resolve(str(f), ["objective=nonsaturating"]).steps != 77
+
+
+@pytest.mark.parametrize("text, match", [
+    ("gan: gan\nby_objective: 3\n", "must map objective names"),
+    ("gan: gan\nby_objective: {fgan-kll: {steps: 3}}\n", "unknown 'by_objective.fgan-kll'.*fgan-kl"),
+    ("gan: gan\nby_objective: {minimax: 3}\n", "must be a section"),
+    ("gan: gan\nby_objective: {minimax: {objective: nonsaturating}}\n", "cannot set the objective"),
+    ("gan: gan\nobjective: minimax\nby_objective: {minimax: {by_data: {pointz: {steps: 3}}}}\n",
+     "by_objective.minimax.*unknown 'by_data.pointz'"),
+])
+def test_bad_objective_sections_are_one_line_errors(tmp_path, text, match):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=match) as e:
+        resolve(str(f))
+    assert "\n" not in str(e.value)
+
+
+def test_objective_sections_are_not_overrides():
+    with pytest.raises(ConfigError, match="belong in a preset"):
+        resolve("fgan", ["by_objective={fgan-kl: {steps: 3}}"])
+
+
 def test_shipped_presets_only_use_known_sections():
     for name in preset_names():
         for key in preset(name).get("by_data", {}):
             resolve(name, [f"data={'ring8' if key in ('points', *POINT_DATASETS) else 'mnist'}"])
+        for objective in preset(name).get("by_objective", {}):
+            for data in ("ring8", "grid25", "mnist"):
+                resolve(name, [f"data={data}", f"objective={objective}"])
 
 
 def test_cli_prints_the_2d_preset(tmp_path):

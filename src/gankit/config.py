@@ -4,9 +4,10 @@ Layers, later wins:
 
 1. the dataclass defaults below (the one source of defaults);
 2. the named GAN's preset ``configs/<name>.yaml`` (shipped inside the package): its paper settings,
-   then its ``by_data`` sections for the data the run uses (see :func:`data_sections`);
+   then its ``by_data`` sections for the data the run uses (see :func:`data_sections`) and its
+   ``by_objective`` section for the objective it uses (see :func:`objective_sections`);
 3. a user YAML file (which names its GAN with ``gan:`` and is applied on top of that preset; it may
-   have ``by_data`` sections too);
+   have ``by_data`` and ``by_objective`` sections too);
 4. ``KEY=VALUE`` overrides from the command line or keyword arguments of :func:`gankit.train`.
 
 Validation is strict: an unknown key, a wrong type or an out-of-range value raises
@@ -695,6 +696,49 @@ def data_sections(layer: dict, data_name, where: str) -> dict:
     return layer
 
 
+OBJECTIVE_SECTION = "by_objective"
+
+
+def objective_sections(layer: dict, objective, data_name, where: str) -> dict:
+    """``layer`` with its ``by_objective`` section for ``objective`` laid over it.
+
+    The same mechanism as :func:`data_sections`, keyed by the objective the run uses (e.g. f-GAN's
+    ``fgan-reverse-kl`` needs a Lipschitz D that the ``fgan-js`` default does not): a layer may hold
+    ``by_objective:`` with sections keyed by objective names. The section for the run's objective applies
+    above the layer's own settings and its ``by_data`` sections, and may hold ``by_data`` sections of its
+    own. A section cannot choose the objective itself."""
+    layer = _copy(layer)
+    sections = layer.pop(OBJECTIVE_SECTION, None)
+    if sections is None:
+        return layer
+    from .objectives import OBJECTIVES
+
+    valid = tuple(OBJECTIVES.names())
+    if not isinstance(sections, dict):
+        raise _error(f"config: {where}: '{OBJECTIVE_SECTION}' must map objective names to settings, "
+                     f"got {_show(sections)}")
+    for key, sec in sections.items():
+        if key not in valid:
+            raise _error(_with_choices(f"config: {where}: unknown '{OBJECTIVE_SECTION}.{_key(_name(key))}'"
+                                       f"{_near(key, valid)} (valid: ", valid))
+        if not isinstance(sec, dict):
+            raise _error(f"config: {where}: '{OBJECTIVE_SECTION}.{key}' must be a section of settings, got {_show(sec)}")
+        if "objective" in sec or OBJECTIVE_SECTION in sec:
+            raise _error(f"config: {where}: '{OBJECTIVE_SECTION}.{key}' cannot set the objective (it is chosen by it)")
+    if isinstance(objective, str) and objective in sections:
+        layer = deep_merge(layer, data_sections(sections[objective], data_name, f"{where}: '{OBJECTIVE_SECTION}.{objective}'"))
+    return layer
+
+
+def _last(key: str, *layers) -> Any:
+    """The value of top-level ``key`` in the last layer (of those given, in order) that sets it; else None."""
+    value = None
+    for layer in layers:
+        if isinstance(layer, dict) and key in layer:
+            value = layer[key]
+    return value
+
+
 def _data_name(*layers) -> Any:
     """The dataset a run will use: the last layer (of those given, in order) that names it."""
     name = DataConfig.name
@@ -775,13 +819,18 @@ def resolve(source: Any = None, overrides=(), **kw) -> Config:
     gan_cls = _lookup(GANS, gan_name, "gan")
     groups = gan_cls.optim_group_names
     # the layers, later wins: the defaults, the GAN's preset, the user's file, overrides and keywords;
-    # the preset's and the file's by_data sections follow the data the run will use
+    # the preset's and the file's by_data sections follow the data the run will use, then their by_objective
+    # sections follow the objective it will use (which a by_data section may have chosen)
+    for section in (DATA_SECTION, OBJECTIVE_SECTION):
+        if section in given:
+            raise _error(f"config: '{section}' sections belong in a preset or config file, not in overrides")
     base = preset(gan_name)
     data_name = _data_name(base, user, given)
-    layers = (data_sections(base, data_name, f"preset '{gan_name}'"),
-              data_sections(user, data_name, "the given settings"), given)
-    if DATA_SECTION in given:
-        raise _error(f"config: '{DATA_SECTION}' sections belong in a preset or config file, not in overrides")
+    base = data_sections(base, data_name, f"preset '{gan_name}'")
+    user = data_sections(user, data_name, "the given settings")
+    objective = _last("objective", base, user, given) or gan_cls.default_objective
+    layers = (objective_sections(base, objective, data_name, f"preset '{gan_name}'"),
+              objective_sections(user, objective, data_name, "the given settings"), given)
     merged = _defaults(gan_cls)
     for layer in layers:
         merged = deep_merge(merged, layer)
