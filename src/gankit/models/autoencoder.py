@@ -74,7 +74,7 @@ class ConvDecoder(nn.Module):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, code: Tensor) -> Tensor:
+    def forward(self, code: Tensor, y: Optional[Tensor] = None) -> Tensor:  # y: the shared convention, unused
         return self.net(self.fc(code.flatten(1)).view(code.shape[0], self.bottom, self.base, self.base))
 
 
@@ -113,7 +113,7 @@ class MLPDecoder(nn.Module):
         if tanh:
             self.net.append(nn.Tanh())
 
-    def forward(self, code: Tensor) -> Tensor:
+    def forward(self, code: Tensor, y: Optional[Tensor] = None) -> Tensor:  # y: unused
         return self.net(code.flatten(1)).view(code.shape[0], *self.shape)
 
 
@@ -154,6 +154,6 @@ class Energy(nn.Module):
         err = diff.abs() if self.distance == "l1" else diff.pow(2)
         return err.mean(1), code
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:  # y: the shared convention, unused
         return self.energy_and_code(x)[0]
 

@@ -8,16 +8,22 @@ D's input layer, ReLU in G with tanh output, LeakyReLU(0.2) in D.
 Resolution is a parameter: the nets start (G) / end (D) at a ``base`` x ``base`` map with
 base = 7 for 28 x 28 (MNIST's native size) and 4 otherwise, and double / halve from there, so
 28, 32, 64, 128... all come from this one definition. Channel width doubles as resolution halves.
+
+Calling convention (:mod:`gankit.nn.conditioning`): ``G(z, y=None)``, ``D(x, y=None)``. The labels
+reach G's normalisation layers (class-conditional batch norm with ``LayerFactory(norm="conditional")``)
+and are ignored otherwise; D ignores them and exposes ``trunk`` / ``head`` / ``feature_dim`` for the
+conditioning parts that add a projection or a class head.
 """
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..nn import LayerFactory
+from ..nn import LabelSequential, LayerFactory
 
 
 def plan(resolution: int) -> tuple:
@@ -42,10 +48,10 @@ class DCGANGenerator(nn.Module):
             layers += [factory.deconv(ch, ch // 2, 4, 2, 1, bias=bias), factory.norm_layer(ch // 2), factory.activation()]
             ch //= 2
         layers += [factory.deconv(ch, channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = LabelSequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1), y)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -62,6 +68,15 @@ class DCGANDiscriminator(nn.Module):
             ch *= 2
         layers += [factory.conv(ch, 1, base, 1, 0)]
         self.net = nn.Sequential(*layers)
+        self.feature_dim = ch * base * base
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The features phi(x): the last ``ch x base x base`` map."""
+        return self.net[:-1](x)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """The score psi(h), one per sample."""
+        return self.net[-1](h.view(h.shape[0], -1, *self.net[-1].kernel_size)).flatten()
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(x).flatten()

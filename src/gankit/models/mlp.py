@@ -2,15 +2,17 @@
 
 The paper's D used maxout units and dropout; we use LeakyReLU(0.2), which trains the same
 problems reliably and keeps the nets small and fast. For image data G ends in tanh and reshapes.
+Calling convention as in :mod:`gankit.models.dcgan`: ``G(z, y=None)``, ``D(x, y=None)``.
 """
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
 
-from ..nn import LayerFactory
+from ..nn import LabelSequential, LayerFactory
 
 
 def _stack(cin: int, hidden: int, depth: int, f: LayerFactory) -> list:
@@ -29,10 +31,10 @@ class MLPGenerator(nn.Module):
         layers = _stack(z_dim, hidden, depth, factory) + [factory.linear(hidden, out)]
         if tanh:
             layers.append(nn.Tanh())
-        self.net = nn.Sequential(*layers)
+        self.net = LabelSequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(z.shape[0], *self.out_shape)
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(z, y).view(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -43,6 +45,13 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         cin = math.prod(in_shape)
         self.net = nn.Sequential(*_stack(cin, hidden, depth, factory), factory.linear(hidden, 1))
+        self.feature_dim = hidden
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net[:-1](x.flatten(1))
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net[-1](h).squeeze(1)
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(x.flatten(1)).squeeze(1)

@@ -14,13 +14,18 @@ the paper's 64, 64, 128, 128, 256, 256, 512 -> dense.
 Resolution is a parameter through :func:`~gankit.models.dcgan.plan`: 28 x 28 gives two stride-2
 stages from a 7 x 7 base, 32 x 32 three from 4 x 4, 64 x 64 four; the width parameter scales every
 channel count. The bottom of both nets has ``w * 2**stages`` channels.
+
+Calling convention as in :mod:`gankit.models.dcgan`: ``G(z, y=None)`` (labels reach conditional
+batch norm), ``D(x, y=None)`` (ignored; ``trunk`` / ``head`` / ``feature_dim`` for the conditioning parts).
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
 
-from ..nn import LayerFactory
+from ..nn import LabelSequential, LayerFactory
 from .dcgan import plan
 
 
@@ -38,11 +43,11 @@ class SNGANGenerator(nn.Module):
             layers += [factory.deconv(ch, ch // 2, 4, 2, 1), factory.norm_layer(ch // 2), factory.activation()]
             ch //= 2
         layers += [factory.conv(ch, channels, 3, 1, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = LabelSequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         h = self.fc(z.flatten(1)).view(z.shape[0], self.bottom, self.base, self.base)
-        return self.net(h)
+        return self.net(h, y)
 
 
 class SNGANDiscriminator(nn.Module):
@@ -63,6 +68,15 @@ class SNGANDiscriminator(nn.Module):
         layers += [factory.conv(cin, cin * 2, 3, 1, 1), factory.activation()]
         self.features = nn.Sequential(*layers)
         self.fc = factory.linear(cin * 2 * base * base, 1)
+        self.feature_dim = cin * 2 * base * base
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The features phi(x), flattened."""
+        return self.features(x).flatten(1)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """The score psi(h), one per sample."""
+        return self.fc(h.flatten(1)).squeeze(1)
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.fc(self.features(x).flatten(1)).squeeze(1)

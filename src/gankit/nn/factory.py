@@ -8,7 +8,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import ConfigError
 
-NORMS = ("batch", "instance", "layer", "none")
+NORMS = ("batch", "instance", "layer", "conditional", "none")
 ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 
 
@@ -17,7 +17,9 @@ class LayerFactory:
     """Makes layers with a fixed set of choices.
 
     ``sn``: wrap weight layers in spectral normalisation (Miyato et al. 2018, arXiv 1802.05957;
-    one power iteration per forward with a persistent u). ``norm``: normalisation layer kind.
+    one power iteration per forward with a persistent u). ``norm``: normalisation layer kind;
+    ``conditional`` is class-conditional batch norm (:class:`~gankit.nn.conditioning.ConditionalBatchNorm`,
+    ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``).
     ``act``: activation kind; ``slope`` is the LeakyReLU negative slope.
     """
 
@@ -25,12 +27,15 @@ class LayerFactory:
     norm: str = "none"
     act: str = "relu"
     slope: float = 0.2
+    classes: int = 0
 
     def __post_init__(self):
         if self.norm not in NORMS:
             raise ConfigError(f"config: normalisation '{self.norm}' must be one of {', '.join(NORMS)}")
         if self.act not in ACTIVATIONS:
             raise ConfigError(f"config: activation '{self.act}' must be one of {', '.join(ACTIVATIONS)}")
+        if self.norm == "conditional" and self.classes < 2:
+            raise ConfigError(f"config: conditional batch norm needs class labels (at least 2 classes), got {self.classes}")
 
     def _wrap(self, layer: nn.Module) -> nn.Module:
         return spectral_norm(layer) if self.sn else layer
@@ -44,7 +49,17 @@ class LayerFactory:
     def deconv(self, cin: int, cout: int, k: int, s: int = 1, p: int = 0, bias: bool = True) -> nn.Module:
         return self._wrap(nn.ConvTranspose2d(cin, cout, k, s, p, bias=bias))
 
+    def embedding(self, num: int, dim: int) -> nn.Module:
+        """A ``num x dim`` lookup table (e.g. class embeddings), Glorot-uniform, SN when ``sn``."""
+        emb = nn.Embedding(num, dim)
+        nn.init.xavier_uniform_(emb.weight)
+        return self._wrap(emb)
+
     def norm_layer(self, channels: int, dims: int = 2) -> nn.Module:
+        if self.norm == "conditional":
+            from .conditioning import ConditionalBatchNorm
+
+            return ConditionalBatchNorm(channels, self.classes, dims)
         if self.norm == "batch":
             return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
         if self.norm == "instance":
