@@ -9,6 +9,7 @@ each on a fresh minibatch and fresh noise.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -124,10 +125,13 @@ class GAN(nn.Module):
         loss = self.objective.d_loss(self.D(real), self.D(fake))
         return self.add_penalties(loss, {"d_loss": loss.detach()}, real, fake)
 
-    def add_penalties(self, loss: Tensor, logs: Dict[str, Tensor], real: Tensor, fake: Tensor) -> StepResult:
-        """``loss + sum(weight * penalty(D, real, fake))``, each term logged under its name."""
+    def add_penalties(self, loss: Tensor, logs: Dict[str, Tensor], real: Tensor, fake: Tensor,
+                      D: Optional[nn.Module] = None) -> StepResult:
+        """``loss + sum(weight * penalty(D, real, fake))``, each term logged under its name (``D``: the
+        discriminator as the penalties call it, ``self.D`` unless given, e.g. bound to labels)."""
+        D = self.D if D is None else D
         for name, fn, weight in self.penalties:
-            term = fn(self.D, real, fake)
+            term = fn(D, real, fake)
             logs[name] = term.detach()
             loss = loss + weight * term
         return loss, logs
@@ -159,14 +163,55 @@ class GAN(nn.Module):
         return axis.cpu(), axis.cpu(), values.float().cpu()
 
     # ------------------------------------------------------------ sampling
+    #: True when G takes class labels (``G(z, y)``): :meth:`sample` then draws labels too
+    conditional = False
+
+    @property
+    def num_classes(self) -> int:
+        return int(getattr(self.info, "num_classes", 0) or 0)
+
+    def sample_labels(self, n: int) -> Optional[Tensor]:
+        """The labels :meth:`sample` generates for: balanced classes in turn (0, 1, ..., K-1, 0, ...)
+        for a conditional GAN, None for an unconditional one."""
+        if not self.conditional:
+            return None
+        return torch.arange(n, device=self.device) % self.num_classes
+
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000) -> Tensor:
-        """``n`` samples from the EMA generator when there is one; same seed -> same output."""
+        """``n`` samples from the EMA generator when there is one; same seed -> same output.
+        A conditional GAN generates them for :meth:`sample_labels` (see :meth:`sample_with_labels`)."""
+        return self.sample_with_labels(n, seed, ema, chunk)[0]
+
+    @torch.no_grad()
+    def sample_with_labels(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000,
+                           labels: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+        """``(x, y)``: ``n`` samples and the labels they were generated for (``labels`` if given,
+        else :meth:`sample_labels`; None for an unconditional GAN). The noise depends on the seed only."""
         G = self.G_ema if (ema and self.G_ema is not None) else self.G
         was_training = G.training
         G.eval()
         gen = torch.Generator().manual_seed(seed)
         z = self.sample_z(n, generator=gen)
-        out = torch.cat([G(z[i:i + chunk]) for i in range(0, n, chunk)]) if n else z.new_zeros((0,) + tuple(self.info.shape))
+        y = None
+        if self.conditional:
+            y = self.sample_labels(n) if labels is None else torch.as_tensor(labels, device=self.device).long()
+            if y.shape != (n,) or (n and not (0 <= int(y.min()) and int(y.max()) < self.num_classes)):
+                G.train(was_training)
+                raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes})")
+            parts = [G(z[i:i + chunk], y[i:i + chunk]) for i in range(0, n, chunk)]
+        else:
+            parts = [G(z[i:i + chunk]) for i in range(0, n, chunk)]
+        out = torch.cat(parts) if n else z.new_zeros((0,) + tuple(self.info.shape))
         G.train(was_training)
-        return out.float()
+        return out.float(), y
+
+    def sample_grid(self, n: int, seed: int = 0) -> Tuple[Tensor, Optional[int]]:
+        """``(images, images per row)`` for a picture of about ``n`` samples: a conditional GAN gives
+        one row per class (``ceil(n / K)`` samples each); an unconditional one ``n`` samples and None
+        (the grid's square default)."""
+        if not self.conditional:
+            return self.sample(n, seed=seed), None
+        per = max(1, math.ceil(n / self.num_classes))
+        y = torch.arange(self.num_classes, device=self.device).repeat_interleave(per)
+        return self.sample_with_labels(len(y), seed=seed, labels=y)[0], per

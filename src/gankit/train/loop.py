@@ -422,7 +422,8 @@ class Trainer:
             path = self._toy_picture(self.dir / "samples" / f"{name}.png", self.cfg.train.eval_samples, 5.0, 100)
         else:
             path = self.dir / "samples" / f"{name}.png"
-            save_image_grid(self.gan.sample(self.cfg.train.grid_size, seed=self.cfg.seed), path)
+            images, nrow = self.gan.sample_grid(self.cfg.train.grid_size, seed=self.cfg.seed)  # conditional: a row per class
+            save_image_grid(images, path, nrow=nrow)
         return path
 
     def evaluate(self, final: bool = False) -> dict:

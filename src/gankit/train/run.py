@@ -33,7 +33,8 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
     """
-    check_metrics(info, metrics, dataset=info.name)
+    labelled = getattr(gan, "conditional", False) and _scores_classes(info, features, kw.get("extractor"))
+    check_metrics(info, metrics, dataset=info.name, labels=labelled)
     if info.kind == "points":
         from ..metrics import toy_mode_metrics
 
@@ -44,14 +45,29 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
         return result
     from ..metrics import score_images
 
-    fake = gan.sample(n, seed=seed)
+    fake, labels = gan.sample_with_labels(n, seed=seed)
+    if labelled:
+        kw.setdefault("labels", labels)  # a conditional GAN: class_accuracy joins the default metrics
     return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
                         seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
                         source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
 
 
-def check_metrics(info, metrics, dataset=None) -> None:
-    """Refuse unknown or inapplicable ``metrics`` names before any work (2-D data: ``toy_modes`` only)."""
+def _scores_classes(info, features: str, extractor=None) -> bool:
+    """True when the features used are the dataset's reference classifier, whose classes are the data's
+    labels (class accuracy of conditional samples is measured with it)."""
+    from ..metrics.features import CLASSIFIER_DATASETS
+
+    if info.name == "stacked-mnist":  # three digits per image: one label is not one class of the classifier
+        return False
+    if extractor is not None:
+        return extractor.name.startswith("classifier") and extractor.num_logits == info.num_classes
+    return features == "classifier" or (features == "auto" and info.name in CLASSIFIER_DATASETS)
+
+
+def check_metrics(info, metrics, dataset=None, labels: bool = False) -> None:
+    """Refuse unknown or inapplicable ``metrics`` names before any work (2-D data: ``toy_modes`` only;
+    ``labels``: the samples will come with the labels they were generated for)."""
     if metrics is None:
         return
     names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
@@ -67,7 +83,7 @@ def check_metrics(info, metrics, dataset=None) -> None:
         return
     from ..metrics.suite import _resolve_metrics
 
-    _resolve_metrics(names, None, None, dataset)
+    _resolve_metrics(names, True if labels else None, None, dataset)
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,7 +167,10 @@ class Run:
             raise GankitError(f"'{path}' already exists; choose another file or pass overwrite=True")
         if path.suffix == ".png" and self.info.kind != "points" and n > 4096:
             raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy for more")
-        x = self.sample(n, seed)
+        check_seed(seed, "seed")
+        self.check_sample_size(n)
+        x, y = self.gan.sample_with_labels(n, seed=seed)  # conditional: labels 0..K-1 in turn
+        x = x.cpu()
         if path.suffix == ".npy":
             buf = io.BytesIO()  # serialised first: a failing write then reports its OS cause
             np.save(buf, x.numpy())
@@ -160,7 +179,7 @@ class Run:
             if self.info.kind == "points":
                 save_scatter(x, path, modes=self.info.modes, sigma=self.info.sigma, title=f"{self.config.gan} samples")
             else:
-                save_image_grid(x, path)
+                save_image_grid(x, path, nrow=None if y is None else self.gan.num_classes)  # a column per class
         else:
             raise GankitError(f"output '{path}' must end in .png or .npy")
         return path
