@@ -32,6 +32,7 @@ import gankit
 from gankit.config import resolve
 from gankit.data import DataInfo
 from gankit.gans import GANS
+from gankit.nn.conditioning import ConditionalBatchNorm, LabelInput
 from gankit.nn.spectral import sn_layers
 from gankit.objectives.energy import pulling_away_term
 from gankit.penalties import PENALTIES
@@ -44,6 +45,8 @@ RGB32 = DataInfo("cifar10", "images", (3, 32, 32), 10)
 BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", "train.progress=false",
         "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
 ENERGY = ("ebgan", "began")
+# for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels
+IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection")
 
 
 @pytest.fixture(autouse=True)
@@ -389,7 +392,8 @@ def check_dcgan_init(net, what):
         assert w.abs().max() < 0.02 * 7
         if m.bias is not None:
             assert torch.equal(m.bias, torch.zeros_like(m.bias)), m
-    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm))]
+    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm))
+             and m.weight is not None]  # conditional BN's own BN has no affine part (its gains: test_conditional)
     if norms:
         check_normal(torch.cat([m.weight.detach() for m in norms]), 1.0, 0.02, f"{what} norm gains")
         assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in norms)
@@ -440,8 +444,11 @@ def build(name, info, *extra):
     ("gan", POINTS, "torch", "torch"),
     ("gan", MNIST, "torch", "torch"),
     ("sngan", POINTS, "torch", "torch"),
+    ("cgan", MNIST, "dcgan", "dcgan"),
+    ("acgan", MNIST, "dcgan", "dcgan"),
+    ("projection", MNIST, "dcgan", "torch"),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
-        "sngan-points"])
+        "sngan-points", "cgan-28", "acgan-28", "projection-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     for net, kind, what in ((gan.G, g_init, "G"), (gan.D, d_init, "D")):
@@ -503,6 +510,18 @@ def lrelu(slope):
     return ("lrelu", slope)
 
 
+def cbn(c, k):  # class-conditional batch norm: BN without affine, per-class gain and bias
+    return ("cbn", c, k)
+
+
+def label(k, dim):  # the label appended to the input (one-hot: dim = k)
+    return ("label", k, dim)
+
+
+def emb(k, dim, sn=False):
+    return ("embedding", k, dim, sn)
+
+
 RELU, TANH, ELU = ("relu",), ("tanh",), ("elu", 1.0)
 
 
@@ -541,6 +560,12 @@ def describe(net) -> list:
             rows.append(TANH)
         elif isinstance(m, nn.Identity):
             pass
+        elif isinstance(m, ConditionalBatchNorm):  # gains and biases per class
+            rows.append(cbn(m.bn.num_features, m.gain.num_embeddings))
+        elif isinstance(m, LabelInput):
+            rows.append(label(m.num_classes, m.dim))
+        elif isinstance(m, nn.Embedding):
+            rows.append(emb(m.num_embeddings, m.embedding_dim, id(m) in sn))
         else:
             kids = list(m.children())
             assert kids, f"unexpected layer {type(m).__name__}"
@@ -630,6 +655,21 @@ BEGAN_G_POINTS = [lin(Z, H), ELU, lin(H, H), ELU, lin(H, H), ELU, lin(H, 2)]
 EBGAN_D_POINTS = [lin(2, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, C),
                   lin(C, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 2)]
 
+# Class-conditional GANs (K = 10 MNIST classes). CGAN (Mirza & Osindero 2014): the one-hot label appended to z
+# and as 10 constant channels of D's input, DCGAN nets otherwise. AC-GAN (Odena et al. 2016): the same G; D is
+# DCGAN's with a linear class head on the flattened last feature map next to the source head. Projection
+# (Miyato & Koyama 2018): SNGAN's standard CNN with conditional BN in G, and an SN class embedding of D's
+# flattened features (phi) next to its linear head (psi).
+K = 10
+CGAN_G28 = [label(K, K)] + [deconv(Z + K, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
+CGAN_D28 = [label(K, K), conv(1 + K, W, 4, 2, 1)] + DCGAN_D28[1:]
+ACGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, K)]
+PROJECTION_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in SNGAN_G28]
+PROJECTION_D28 = SNGAN_D28 + [emb(K, 4 * W * 49, sn=True)]
+# CGAN with the paper's MLPs (model.arch=mlp): the label appended to z and to the flattened image
+CGAN_G_MLP = [label(K, K), lin(Z + K, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 784), TANH]
+CGAN_D_MLP = [label(K, K), lin(784 + K, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
+
 
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
     ("dcgan", MNIST, [], DCGAN_G28, DCGAN_D28),
@@ -645,8 +685,12 @@ EBGAN_D_POINTS = [lin(2, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, C),
     ("sngan", POINTS, [], MLP_G_POINTS, SNMLP_D_POINTS),
     ("began", POINTS, [], BEGAN_G_POINTS, BEGAN_D_POINTS),
     ("ebgan", POINTS, [], MLP_G_POINTS, EBGAN_D_POINTS),
+    ("cgan", MNIST, [], CGAN_G28, CGAN_D28),
+    ("cgan", MNIST, ["model.arch=mlp"], CGAN_G_MLP, CGAN_D_MLP),
+    ("acgan", MNIST, [], CGAN_G28, ACGAN_D28),
+    ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
-        "gan-28", "sngan-points", "began-points", "ebgan-points"])
+        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -677,7 +721,8 @@ def test_norm_layers_of_the_image_discriminators():
 # =============================================================================================
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
-         "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64}
+         "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
+         "cgan": 100, "acgan": 100, "projection": 128}
 Z_DIM_POINTS = 2
 
 
@@ -686,7 +731,7 @@ def test_every_named_gan_is_in_the_prior_table():
 
 
 @pytest.mark.parametrize("name, info", [(n, i) for n in sorted(Z_DIM) for i in (MNIST, POINTS)
-                                         if not (n == "dcgan" and i is POINTS)],  # dcgan is for images only
+                                         if not (n in IMAGE_ONLY and i is POINTS)],
                          ids=lambda v: v if isinstance(v, str) else ("images" if v is MNIST else "points"))
 def test_priors_and_z_dim(name, info):
     """N(0, I) for every GAN except BEGAN's U[-1, 1]^{N_z} (Berthelot et al. 2017, Sec. 4.1); z_dim
@@ -837,6 +882,15 @@ PRESETS = {
     "began": ("began", {}, 1, (ADAM, 1e-4, (0.5, 0.999), "constant"), (ADAM, 1e-4, (0.5, 0.999), "constant"),
               16, 3000, {"z_dim": 64, "code_dim": 64, "g_width": 64, "d_width": 64, "gamma": 0.5,
                          "lambda_k": 0.001, "k_init": 0.0}),
+    "cgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+             64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
+                         "d_cond": "concat", "label_dim": 0, "matching_aware": True}),
+    "acgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
+                          "class_weight": 1.0}),
+    "projection": ("hinge", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+                   64, 3000, {"arch": "sngan", "z_dim": 128, "g_width": 64, "d_width": 64, "g_cond": "cbn",
+                              "d_cond": "projection", "d_sn": True, "d_slope": 0.1, "matching_aware": False}),
 }
 # The 2-D rows (by_data.points of every preset but dcgan's): the same objective, n_critic 1, a shared
 # optimiser setting and MLP nets 3 x 128 with z in R^2, batch 512, 8,000 steps; plus each GAN's own
@@ -869,7 +923,7 @@ def test_every_named_gan_has_a_preset_row():
 
 
 @pytest.mark.parametrize("name, kind", [(n, k) for n in sorted(PRESETS) for k in ("images", "points")
-                                         if not (n == "dcgan" and k == "points")])  # dcgan is for images only
+                                         if not (n in IMAGE_ONLY and k == "points")])
 def test_preset_settings(name, kind):
     """Each preset as its YAML states it, for images (data=mnist) and for 2-D points (data=ring8),
     the optimisers made from it, and the GAN built from it."""
@@ -906,7 +960,7 @@ def test_preset_settings(name, kind):
 def test_presets_reach_the_gan_and_the_optimisers(tmp_path, request, name):
     """Through a Trainer (2-D data; dcgan on tiny MNIST): the preset's objective, penalties,
     n_critic and per-group optimisers are the ones that train."""
-    kind = "images" if name == "dcgan" else "points"
+    kind = "images" if name in IMAGE_ONLY else "points"
     objective, penalties, n_critic, og, od, *_ = preset_row(name, kind)
     if kind == "images":
         extra = ["data=mnist", f"data.root={request.getfixturevalue('mnist_root')}"]
