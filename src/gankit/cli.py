@@ -42,7 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0, help="noise seed; same seed and weights -> same output")
-    s.add_argument("--out", default=None, help="FILE.png (grid / scatter) or FILE.npy (raw samples)")
+    s.add_argument("--out", default=None, help="FILE.png (grid / scatter), FILE.npy (raw samples) or FILE.npz "
+                   "(arrays x and, for conditional and InfoGAN runs, y: the labels / codes used)")
+    s.add_argument("--class", dest="class_", type=int, default=None, metavar="K",
+                   help="conditional runs: every sample of class K (default: all classes in turn)")
+    s.add_argument("--code", default=None, metavar="c=K",
+                   help="InfoGAN runs: fix the categorical code to K (default: all values in turn)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")
 
     e = sub.add_parser("eval", help="score a run, a folder of images, or real data (--real DATASET)",
@@ -185,22 +191,53 @@ def cmd_sample(a) -> None:
     from pathlib import Path
 
     from .errors import GankitError
-    from .train.run import load_run
+    from .train.run import SAMPLE_SUFFIXES, load_run
 
     from .config import check_seed
 
     if a.n < 1:
         raise GankitError(f"--n must be ≥ 1, got {a.n}")
     check_seed(a.seed, "--seed")
-    if a.out and Path(a.out).suffix not in (".png", ".npy"):
-        raise GankitError(f"output '{a.out}' must end in .png or .npy")
+    if a.out and Path(a.out).suffix not in SAMPLE_SUFFIXES:
+        raise GankitError(f"output '{a.out}' must end in .png, .npy or .npz")
+    if a.class_ is not None and a.code is not None:
+        raise GankitError("give --class (conditional runs) or --code (InfoGAN runs), not both")
+    code = _parse_code(a.code) if a.code is not None else None
     run = load_run(a.run_dir, device=a.device)
+    label = None
+    if a.class_ is not None:
+        if run.gan.code_labels:
+            raise GankitError(f"--class: this {run.config.gan} run has no classes; fix its categorical code with --code c=K")
+        if not run.gan.conditional:
+            raise GankitError(f"--class needs a class-conditional run (e.g. cgan, acgan, projection); this "
+                              f"{run.config.gan} run is unconditional")
+        label = run.check_label(a.class_, "--class")
+    if code is not None:
+        if not run.gan.code_labels:
+            raise GankitError(f"--code is for runs with a categorical latent code (infogan); this is a {run.config.gan} run"
+                              + (", use --class K" if run.gan.conditional else ""))
+        label = run.check_label(code, "--code c=K")
     out = Path(a.out) if a.out else run.dir / f"samples-seed{a.seed}.png"
-    if out.exists() or out.is_symlink():
-        raise GankitError(f"'{out}' already exists; choose another --out (gankit never overwrites your files)")
+    if out.is_dir():
+        raise GankitError(f"--out '{out}' is a directory; give a file name ending in .png, .npy or .npz")
+    if (out.exists() or out.is_symlink()) and not a.overwrite:
+        raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
     run.check_sample_size(a.n, "--n")
-    run.save_samples(out, n=a.n, seed=a.seed)
+    run.save_samples(out, n=a.n, seed=a.seed, overwrite=a.overwrite, label=label)
     print(f"wrote {a.n} samples to {out}")
+
+
+def _parse_code(text: str) -> int:
+    """``--code c=K`` -> K (InfoGAN's one categorical code is named c)."""
+    from .errors import GankitError, clip
+
+    name, eq, value = text.partition("=")
+    if not eq or name.strip() != "c":
+        raise GankitError(f"--code must be c=K (K: a value of the categorical code), got '{clip(text, 40)}'")
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise GankitError(f"--code c=K needs an integer K, got '{clip(value, 40)}'") from None
 
 
 def _eval_kw(a) -> dict:

@@ -100,6 +100,12 @@ class GAN(nn.Module):
     def z_dim(self) -> int:
         return self.p.z_dim
 
+    @property
+    def latent_dim(self) -> int:
+        """The width of what :meth:`sample_z` draws: ``z_dim``, plus any codes the GAN appends to the
+        noise (InfoGAN's continuous codes)."""
+        return self.z_dim
+
     def optim_groups(self) -> Dict[str, List[nn.Parameter]]:
         return {"g": list(self.G.parameters()), "d": list(self.D.parameters())}
 
@@ -165,6 +171,9 @@ class GAN(nn.Module):
     # ------------------------------------------------------------ sampling
     #: True when G takes class labels (``G(z, y)``): :meth:`sample` then draws labels too
     conditional = False
+    #: True when those labels are a categorical latent code of the GAN's own (InfoGAN), not the data's
+    #: classes: evaluation then matches code values to classes (code_accuracy) instead of class_accuracy
+    code_labels = False
 
     @property
     def num_classes(self) -> int:
@@ -188,23 +197,37 @@ class GAN(nn.Module):
                            labels: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
         """``(x, y)``: ``n`` samples and the labels they were generated for (``labels`` if given,
         else :meth:`sample_labels`; None for an unconditional GAN). The noise depends on the seed only."""
-        G = self.G_ema if (ema and self.G_ema is not None) else self.G
-        was_training = G.training
-        G.eval()
         gen = torch.Generator().manual_seed(seed)
         z = self.sample_z(n, generator=gen)
         y = None
         if self.conditional:
             y = self.sample_labels(n) if labels is None else torch.as_tensor(labels, device=self.device).long()
             if y.shape != (n,) or (n and not (0 <= int(y.min()) and int(y.max()) < self.num_classes)):
-                G.train(was_training)
                 raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes})")
-            parts = [G(z[i:i + chunk], y[i:i + chunk]) for i in range(0, n, chunk)]
-        else:
-            parts = [G(z[i:i + chunk]) for i in range(0, n, chunk)]
-        out = torch.cat(parts) if n else z.new_zeros((0,) + tuple(self.info.shape))
-        G.train(was_training)
-        return out.float(), y
+        return self.generate_from(z, y, ema, chunk), y
+
+    @torch.no_grad()
+    def generate_from(self, z: Tensor, y: Optional[Tensor] = None, ema: bool = True, chunk: int = 1000) -> Tensor:
+        """``G(z, y)`` for given inputs, from the EMA generator when there is one, in eval mode and in
+        chunks of ``chunk`` (``y`` None: G is called without labels)."""
+        G = self.G_ema if (ema and self.G_ema is not None) else self.G
+        was_training = G.training
+        G.eval()
+        try:
+            n = z.shape[0]
+            if y is not None:
+                parts = [G(z[i:i + chunk], y[i:i + chunk]) for i in range(0, n, chunk)]
+            else:
+                parts = [G(z[i:i + chunk]) for i in range(0, n, chunk)]
+            out = torch.cat(parts) if n else z.new_zeros((0,) + tuple(self.info.shape))
+        finally:
+            G.train(was_training)
+        return out.float()
+
+    def pictures(self, seed: int = 0) -> Dict[str, Tuple[Tensor, int]]:
+        """Pictures of the GAN's own written into ``samples/`` at the end of training, besides the
+        sample grid: ``{file stem: (images, images per row)}`` (e.g. InfoGAN's latent traversals)."""
+        return {}
 
     def sample_grid(self, n: int, seed: int = 0) -> Tuple[Tensor, Optional[int]]:
         """``(images, images per row)`` for a picture of about ``n`` samples: a conditional GAN gives

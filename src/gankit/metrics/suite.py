@@ -69,6 +69,8 @@ class Context:
     prefix: str
     options: dict
     labels: Optional[torch.Tensor] = None
+    codes: Optional[torch.Tensor] = None
+    num_codes: int = 0
     images: Optional[torch.Tensor] = None
     targets: Optional[torch.Tensor] = None
     _stats: Optional[Tuple[torch.Tensor, torch.Tensor]] = field(default=None, repr=False)
@@ -167,6 +169,18 @@ def _class_accuracy(ctx: Context) -> dict:
     if pred.dim() != 1:
         raise GankitError("class_accuracy needs one label per image")
     return {"class_accuracy": (pred == ctx.labels.to(pred.device)).double().mean().item()}
+
+
+@_register("code_accuracy", "unsupervised categorical code (InfoGAN) vs the reference classifier's classes: accuracy "
+                            "of the best one-to-one matching (Hungarian method)", ("codes",))
+def _code_accuracy(ctx: Context) -> dict:
+    from .matching import matched_accuracy
+
+    pred = ctx.logits.argmax(-1)
+    if pred.dim() != 1:
+        raise GankitError("code_accuracy needs one code per image")
+    r = matched_accuracy(ctx.codes, pred, ctx.num_codes or int(ctx.codes.max()) + 1, ctx.logits.shape[-1])
+    return {"code_accuracy": r["accuracy"], "code_matching": r["matching"]}
 
 
 @_register("stacked_mnist", "stacked MNIST: modes of 1,000 covered and KL to uniform, MNIST classifier per channel "
@@ -270,13 +284,15 @@ def _check_dataset(dataset) -> None:
         DATASETS.get(dataset)
 
 
-def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset) -> list:
+def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset, codes=None) -> list:
     if metrics is None:
         names = list(DEFAULT_METRICS)
         if dataset == "stacked-mnist":
             names = ["fid", "kid", "stacked_mnist"]
         if labels is not None:
             names.append("class_accuracy")
+        if codes is not None:
+            names.append("code_accuracy")
         if targets is not None:
             names += ["psnr", "ssim"]
     else:
@@ -291,6 +307,8 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset)
             raise GankitError(f"unknown image metric '{n}'{nearest(n, image)}; available: {', '.join(image)}")
         if "labels" in m.needs and labels is None:
             raise GankitError(f"metric '{n}' needs the labels the images were generated for")
+        if "codes" in m.needs and codes is None:
+            raise GankitError(f"metric '{n}' needs the categorical latent code of each image (an InfoGAN run)")
         if "targets" in m.needs and targets is None:
             raise GankitError(f"metric '{n}' needs paired target images")
         if "stacked" in m.needs and dataset != "stacked-mnist":
@@ -302,6 +320,7 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset)
 def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features: str = "auto",
                  metrics: Optional[Sequence[str]] = None, split: str = "test", num_real: int = 10000,
                  labels: Optional[torch.Tensor] = None, targets: Optional[torch.Tensor] = None,
+                 codes: Optional[torch.Tensor] = None, num_codes: int = 0,
                  seed: int = 0, device="cpu", batch_size: int = 500, root=None, cache: bool = True,
                  inception_weights: Optional[str] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  k_pr: int = 3, k_dc: int = 5, is_splits: int = 10, extractor: Optional[Extractor] = None,
@@ -315,6 +334,9 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
             density_coverage; + class_accuracy when ``labels`` is given).
         split, num_real: the reference images: the first ``num_real`` of that split.
         labels: the class each image was generated for (conditional GANs).
+        codes, num_codes: the value of the categorical latent code each image was generated with, out
+            of ``num_codes`` (InfoGAN); adds code_accuracy (best one-to-one matching of code values
+            to the classifier's classes) and ``code_matching`` (the class of each code value).
         targets: paired ground-truth images for PSNR/SSIM.
         seed: seeds the KID subsets (and is recorded).
     Returns: ``{metric: value, ..., "protocol": {...}}``.
@@ -324,10 +346,12 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     if not isinstance(fake, torch.Tensor) or fake.dim() not in (2, 4):
         raise GankitError("fake must be a tensor of images (N, C, H, W)")
     _check_dataset(dataset)
-    chosen = _resolve_metrics(metrics, labels, targets, dataset)
+    chosen = _resolve_metrics(metrics, labels, targets, dataset, codes)
     extractor = extractor or get_extractor(features, dataset, device, inception_weights)
     if labels is not None and len(labels) != len(fake):
         raise GankitError(f"{len(labels)} labels for {len(fake)} images")
+    if codes is not None and len(codes) != len(fake):
+        raise GankitError(f"{len(codes)} codes for {len(fake)} images")
     if targets is not None and targets.shape != fake.shape:
         raise GankitError(f"targets have shape {tuple(targets.shape)}, images {tuple(fake.shape)}")
     needs_ref = any("ref" in m.needs for m in chosen)
@@ -339,7 +363,7 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     prefix = "c" if extractor.name.startswith("classifier") else ""
     options = dict(seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr, k_dc=k_dc,
                    is_splits=is_splits)
-    ctx = Context(feats, logits, reference, prefix, options, labels=labels,
+    ctx = Context(feats, logits, reference, prefix, options, labels=labels, codes=codes, num_codes=num_codes,
                   images=fake if targets is not None else None, targets=targets)
     result: Dict[str, object] = {}
     for m in chosen:

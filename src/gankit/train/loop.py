@@ -323,6 +323,10 @@ class Trainer:
             self.watch.pause()
         with oom_guard("drawing the final samples", "train.grid_size or train.eval_samples"):
             self.save_samples("final")
+            if self.info.kind == "images":  # the GAN's own pictures, e.g. InfoGAN's latent traversals
+                from .run import write_pictures
+
+                write_pictures(self.gan, self.dir / "samples", self.cfg.seed)
             if self._frame_every:
                 self.save_gif()
             if self.info.kind == "points" or t.eval_every:

@@ -21,6 +21,8 @@ from . import checkpoint as ckpt
 from . import rundir
 
 
+#: what `gankit sample --out` / Run.save_samples write
+SAMPLE_SUFFIXES = (".png", ".npy", ".npz")
 #: generated images scored by `gankit eval` on a run (MODELS.md: 10k generated vs the 10k test images)
 IMAGE_EVAL_SAMPLES = 10000
 
@@ -33,8 +35,10 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
     """
-    labelled = getattr(gan, "conditional", False) and _scores_classes(info, features, kw.get("extractor"))
-    check_metrics(info, metrics, dataset=info.name, labels=labelled)
+    scored = getattr(gan, "conditional", False) and _scores_classes(info, features, kw.get("extractor"))
+    coded = scored and getattr(gan, "code_labels", False)  # InfoGAN: its categorical code, matched to classes
+    labelled = scored and not coded
+    check_metrics(info, metrics, dataset=info.name, labels=labelled, codes=coded)
     if info.kind == "points":
         from ..metrics import toy_mode_metrics
 
@@ -48,6 +52,9 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     fake, labels = gan.sample_with_labels(n, seed=seed)
     if labelled:
         kw.setdefault("labels", labels)  # a conditional GAN: class_accuracy joins the default metrics
+    if coded:
+        kw.setdefault("codes", labels)  # InfoGAN: code_accuracy joins them
+        kw.setdefault("num_codes", gan.num_classes)
     return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
                         seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
                         source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
@@ -65,9 +72,10 @@ def _scores_classes(info, features: str, extractor=None) -> bool:
     return features == "classifier" or (features == "auto" and info.name in CLASSIFIER_DATASETS)
 
 
-def check_metrics(info, metrics, dataset=None, labels: bool = False) -> None:
+def check_metrics(info, metrics, dataset=None, labels: bool = False, codes: bool = False) -> None:
     """Refuse unknown or inapplicable ``metrics`` names before any work (2-D data: ``toy_modes`` only;
-    ``labels``: the samples will come with the labels they were generated for)."""
+    ``labels``: the samples will come with the labels they were generated for; ``codes``: with the
+    categorical latent code they were generated with)."""
     if metrics is None:
         return
     names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
@@ -83,7 +91,7 @@ def check_metrics(info, metrics, dataset=None, labels: bool = False) -> None:
         return
     from ..metrics.suite import _resolve_metrics
 
-    _resolve_metrics(names, True if labels else None, None, dataset)
+    _resolve_metrics(names, True if labels else None, None, dataset, True if codes else None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,42 +155,82 @@ class Run:
         check_fits(sample_bytes(self.info.shape, n, getattr(self.gan, "z_dim", 0)) * (2 if self.device.type == "cpu" else 1),
                    f"{n:,} samples", what, self.device)
 
-    def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
-        """``n`` samples (EMA generator if any) on the CPU; identical for identical weights and seed."""
-        check_seed(seed, "seed")
-        self.check_sample_size(n)
-        return self.gan.sample(n, seed=seed).cpu()
+    def sample(self, n: int = 64, seed: int = 0, label: Optional[int] = None) -> torch.Tensor:
+        """``n`` samples (EMA generator if any) on the CPU; identical for identical weights and seed.
+        ``label``: one class (conditional runs) or categorical code value (InfoGAN) for all of them."""
+        return self.sample_with_labels(n, seed, label)[0]
 
-    def save_samples(self, path, n: int = 64, seed: int = 0, overwrite: bool = False) -> Path:
-        """``.npy``: the raw samples (2-D data: an N x 2 array); ``.png``: a grid or scatter plot.
-        An existing file is kept unless ``overwrite`` (checked before sampling)."""
+    def check_label(self, label, what: str = "label") -> Optional[int]:
+        """``label`` checked against the run: a class index of a class-conditional run, a value of
+        InfoGAN's categorical code, or None (every class / code value in turn). ``what`` names it in
+        the one-line error (``--class``, ``--code``)."""
+        if label is None:
+            return None
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+            raise GankitError(f"{what} must be an integer, got {label!r}"[:200])
+        gan = self.gan
+        if not gan.conditional:
+            raise GankitError(f"{what}: this {self.config.gan} run is unconditional; it has no classes or codes to fix")
+        K = gan.num_classes
+        if not 0 <= int(label) < K:
+            kind = "code values" if gan.code_labels else "classes"
+            raise GankitError(f"{what} must be between 0 and {K - 1} (the run's {K} {kind}), got {label}")
+        return int(label)
+
+    def sample_with_labels(self, n: int = 64, seed: int = 0, label: Optional[int] = None):
+        """``(x, y)`` on the CPU: ``n`` samples and the labels they were generated for (a conditional run:
+        class indices; InfoGAN: its categorical code; all classes / code values in turn unless ``label``
+        fixes one) or ``y`` None for an unconditional run. Same seed and weights -> same output."""
+        check_seed(seed, "seed")
+        label = self.check_label(label)
+        self.check_sample_size(n)
+        labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=self.device)
+        x, y = self.gan.sample_with_labels(n, seed=seed, labels=labels)
+        return x.cpu(), (None if y is None else y.cpu())
+
+    def save_samples(self, path, n: int = 64, seed: int = 0, overwrite: bool = False,
+                     label: Optional[int] = None) -> Path:
+        """``.npy``: the raw samples (2-D data: an N x 2 array); ``.npz``: arrays ``x`` (the samples,
+        float32, images N x C x H x W in [-1, 1]) and, for a conditional or InfoGAN run, ``y`` (int64, the
+        class or categorical code each was generated for; no ``y`` for an unconditional run);
+        ``.png``: a grid (a column per class or code value when all are drawn) or a scatter plot.
+        ``label``: one class / code value for all samples (see :meth:`check_label`). An existing file is
+        kept unless ``overwrite`` (checked before sampling)."""
         from ..viz import save_image_grid, save_scatter
 
         path = Path(path)
-        if path.suffix not in (".npy", ".png"):
-            raise GankitError(f"output '{path}' must end in .png or .npy")
+        if path.suffix not in SAMPLE_SUFFIXES:
+            raise GankitError(f"output '{path}' must end in .png, .npy or .npz")
         if path.is_dir():
-            raise GankitError(f"output '{path}' is a directory; give a file name ending in .png or .npy")
+            raise GankitError(f"output '{path}' is a directory; give a file name ending in .png, .npy or .npz")
         if (path.exists() or path.is_symlink()) and not overwrite:
             raise GankitError(f"'{path}' already exists; choose another file or pass overwrite=True")
         if path.suffix == ".png" and self.info.kind != "points" and n > 4096:
-            raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy for more")
-        check_seed(seed, "seed")
-        self.check_sample_size(n)
-        x, y = self.gan.sample_with_labels(n, seed=seed)  # conditional: labels 0..K-1 in turn
-        x = x.cpu()
-        if path.suffix == ".npy":
+            raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy or .npz for more")
+        x, y = self.sample_with_labels(n, seed, label)  # conditional: labels 0..K-1 in turn unless fixed
+        if path.suffix in (".npy", ".npz"):
             buf = io.BytesIO()  # serialised first: a failing write then reports its OS cause
-            np.save(buf, x.numpy())
-            ckpt.atomic_write_bytes(path, buf.getvalue())
-        elif path.suffix == ".png":
-            if self.info.kind == "points":
-                save_scatter(x, path, modes=self.info.modes, sigma=self.info.sigma, title=f"{self.config.gan} samples")
+            if path.suffix == ".npy":
+                np.save(buf, x.numpy())
             else:
-                save_image_grid(x, path, nrow=None if y is None else self.gan.num_classes)  # a column per class
-        else:
-            raise GankitError(f"output '{path}' must end in .png or .npy")
+                arrays = {"x": x.numpy().astype(np.float32)}
+                if y is not None:
+                    arrays["y"] = y.numpy().astype(np.int64)
+                np.savez(buf, **arrays)
+            ckpt.atomic_write_bytes(path, buf.getvalue())
+        elif self.info.kind == "points":
+            save_scatter(x, path, modes=self.info.modes, sigma=self.info.sigma, title=f"{self.config.gan} samples")
+        else:  # a column per class / code value when all are drawn in turn
+            save_image_grid(x, path, nrow=None if (y is None or label is not None) else self.gan.num_classes)
         return path
+
+    def save_pictures(self, directory=None, seed: int = 0, overwrite: bool = False) -> list:
+        """The GAN's own pictures (InfoGAN: ``traversal-cont<i>.png``, one per continuous code) written
+        into ``directory`` (default: the run's ``samples/``); returns their paths ([] for GANs without
+        any). Existing files are kept unless ``overwrite`` (all checked before any is written)."""
+        check_seed(seed, "seed")
+        directory = Path(directory) if directory is not None else self.dir / "samples"
+        return write_pictures(self.gan, directory, seed, overwrite)
 
     def evaluate(self, n: Optional[int] = None, seed: Optional[int] = None, write: bool = True,
                  out=None, overwrite: bool = False, **kw) -> dict:
@@ -225,6 +273,22 @@ class Run:
             if not images and path == self.dir / "eval.json":
                 self.save_samples(self.dir / "eval_scatter.png", n=n, seed=seed, overwrite=True)
         return result
+
+
+def write_pictures(gan, directory, seed: int = 0, overwrite: bool = True) -> list:
+    """Write ``gan.pictures(seed)`` as ``directory/<name>.png`` grids; returns the paths."""
+    from ..viz import save_image_grid
+
+    directory = Path(directory)
+    pictures = gan.pictures(seed)
+    paths = [directory / f"{name}.png" for name in pictures]
+    if not overwrite:
+        for p in paths:
+            if p.exists() or p.is_symlink():
+                raise GankitError(f"'{p}' already exists; choose another directory or pass overwrite=True")
+    for (images, nrow), path in zip(pictures.values(), paths):
+        save_image_grid(images, path, nrow=nrow)
+    return paths
 
 
 def load_run(run_dir, device: str = "cpu", checkpoint: Optional[str] = None) -> Run:

@@ -70,7 +70,7 @@ class ConditionalGAN(GAN):
         label = LabelInput(K, p.label_dim) if concat else None
         norm = "conditional" if not concat else ("none" if mlp else "batch")
         factory = LayerFactory(norm=norm, act="relu", classes=K)
-        z_in = p.z_dim + (label.dim if concat else 0)
+        z_in = self.latent_dim + (label.dim if concat else 0)
         if mlp:
             G = MLPGenerator(z_in, info.shape, p.hidden, p.g_depth, factory, tanh=True)
         else:
