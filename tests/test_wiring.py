@@ -45,8 +45,9 @@ RGB32 = DataInfo("cifar10", "images", (3, 32, 32), 10)
 BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", "train.progress=false",
         "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
 ENERGY = ("ebgan", "began")
-# for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels
-IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection")
+# for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels, InfoGAN
+# (DCGAN-style nets with a Q head on D's trunk)
+IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan")
 
 
 @pytest.fixture(autouse=True)
@@ -447,8 +448,9 @@ def build(name, info, *extra):
     ("cgan", MNIST, "dcgan", "dcgan"),
     ("acgan", MNIST, "dcgan", "dcgan"),
     ("projection", MNIST, "dcgan", "torch"),
+    ("infogan", MNIST, "dcgan", "dcgan"),   # the Q head too
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
-        "sngan-points", "cgan-28", "acgan-28", "projection-28"])
+        "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     for net, kind, what in ((gan.G, g_init, "G"), (gan.D, d_init, "D")):
@@ -669,6 +671,10 @@ PROJECTION_D28 = SNGAN_D28 + [emb(K, 4 * W * 49, sn=True)]
 # CGAN with the paper's MLPs (model.arch=mlp): the label appended to z and to the flattened image
 CGAN_G_MLP = [label(K, K), lin(Z + K, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 784), TANH]
 CGAN_D_MLP = [label(K, K), lin(784 + K, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
+# InfoGAN (Chen et al. 2016): the 10-way categorical code one-hot appended to z and the 2 continuous codes;
+# Q = FC - BN - LeakyReLU - FC (10 logits + 2 means) on D's flattened trunk (Appendix C)
+INFOGAN_G28 = [label(K, K), deconv(Z + 2 + K, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
+INFOGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, H), bn1(H), L2, lin(H, K + 2)]
 
 
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
@@ -689,8 +695,10 @@ CGAN_D_MLP = [label(K, K), lin(784 + K, H), L2, lin(H, H), L2, lin(H, H), L2, li
     ("cgan", MNIST, ["model.arch=mlp"], CGAN_G_MLP, CGAN_D_MLP),
     ("acgan", MNIST, [], CGAN_G28, ACGAN_D28),
     ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
+    ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
-        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28"])
+        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
+        "infogan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -722,8 +730,11 @@ def test_norm_layers_of_the_image_discriminators():
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
-         "cgan": 100, "acgan": 100, "projection": 128}
+         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62}
 Z_DIM_POINTS = 2
+# what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
+CODES = {"infogan": 2}
+UNIFORM = ("began", "infogan")  # U[-1, 1]: BEGAN's z; InfoGAN's noise (the authors' code) and continuous codes
 
 
 def test_every_named_gan_is_in_the_prior_table():
@@ -734,7 +745,8 @@ def test_every_named_gan_is_in_the_prior_table():
                                          if not (n in IMAGE_ONLY and i is POINTS)],
                          ids=lambda v: v if isinstance(v, str) else ("images" if v is MNIST else "points"))
 def test_priors_and_z_dim(name, info):
-    """N(0, I) for every GAN except BEGAN's U[-1, 1]^{N_z} (Berthelot et al. 2017, Sec. 4.1); z_dim
+    """N(0, I) for every GAN except BEGAN's U[-1, 1]^{N_z} (Berthelot et al. 2017, Sec. 4.1) and InfoGAN's
+    U[-1, 1] noise and continuous codes (Chen et al. 2016, Sec. 7.2; github.com/openai/InfoGAN); z_dim
     from the preset's section for the data (or the GAN's default)."""
     cfg = resolve(name, data_of(info) + ["model.g_width=4", "model.d_width=4", "model.hidden=4"]
                   + (["model.code_dim=4"] if name in ENERGY else []))
@@ -746,10 +758,10 @@ def test_priors_and_z_dim(name, info):
     draws = [gan.sample_z(n), gan.sample_z(n, generator=torch.Generator().manual_seed(1))]
     assert not torch.equal(draws[0], draws[1])
     for z in draws:
-        assert z.shape == (n, gan.z_dim) and z.dtype == torch.float32
+        assert z.shape == (n, gan.z_dim + CODES.get(name, 0)) and z.dtype == torch.float32
         z = z.double().flatten()
         m = z.numel()
-        if name == "began":
+        if name in UNIFORM:
             assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.999 and z.max() > 0.999
             assert abs(z.mean().item()) < 5 * math.sqrt(1 / 3 / m)
             assert abs(z.var().item() - 1 / 3) < 5 * math.sqrt(4 / 45 / m)  # Var(U^2) = 1/5 - 1/9
@@ -891,6 +903,10 @@ PRESETS = {
     "projection": ("hinge", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
                    64, 3000, {"arch": "sngan", "z_dim": 128, "g_width": 64, "d_width": 64, "g_cond": "cbn",
                               "d_cond": "projection", "d_sn": True, "d_slope": 0.1, "matching_aware": False}),
+    "infogan": ("nonsaturating", {}, 1, (ADAM, 1e-3, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+                64, 5000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
+                           "g_width": 64, "d_width": 64, "q_hidden": 128, "lambda_cat": 1.0, "lambda_cont": 1.0,
+                           "cont_std": "fixed", "g_cond": "concat"}),
 }
 # The 2-D rows (by_data.points of every preset but dcgan's): the same objective, n_critic 1, a shared
 # optimiser setting and MLP nets 3 x 128 with z in R^2, batch 512, 8,000 steps; plus each GAN's own

@@ -8,3 +8,4 @@ from . import vanilla  # noqa: E402,F401
 from .base import GAN, Phase  # noqa: E402,F401
 from . import energy, sngan  # noqa: E402,F401
 from . import conditional  # noqa: E402,F401
+from . import representation  # noqa: E402,F401
