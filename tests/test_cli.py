@@ -80,3 +80,72 @@ def test_python_api_train_and_resume_extends(tmp_path):
     assert run.step == 30
     longer = gankit.train(resume=str(run.dir), steps=40)
     assert longer.step == 40 and longer.config.steps == 40
+
+
+def test_sample_npz_with_class_and_code_and_their_errors(tmp_path, mnist_root):
+    """`gankit sample --out FILE.npz` writes x (N x C x H x W, float32 in [-1, 1]) and y (int64 labels or
+    InfoGAN codes; no y for an unconditional run), the same arrays as the Python API; --class / --code
+    fix the label / code; misuse is one `gankit: error:` line with exit status 2."""
+    from cli_harness import assert_user_error, run_cli, start_server, stop_server
+
+    tiny = ["data=mnist", f"data.root={mnist_root}", "data.size=64", "batch_size=8", "steps=1", "train.progress=false",
+            "model.g_width=4", "model.d_width=4"]
+    runs = {name: gankit.train(name, *tiny, *(["model.q_hidden=8"] if name == "infogan" else []),
+                               out=str(tmp_path / name))
+            for name in ("infogan", "cgan", "dcgan")}
+    start_server(tmp_path / "fork-server")
+    try:
+        def cli(*args):
+            return run_cli(["sample", *args], cwd=tmp_path / "cwd")
+
+        def npz(name):
+            with np.load(tmp_path / "cwd" / name) as f:
+                return {k: f[k] for k in f.files}
+
+        # InfoGAN: the categorical code fixed, or all values in turn
+        r = cli(str(runs["infogan"].dir), "--n", "7", "--seed", "2", "--code", "c=3", "--out", "a.npz")
+        assert r.rc == 0, r.describe()
+        a = npz("a.npz")
+        assert a["x"].shape == (7, 1, 28, 28) and a["x"].dtype == np.float32 and a["y"].dtype == np.int64
+        assert a["y"].tolist() == [3] * 7 and -1 <= a["x"].min() and a["x"].max() <= 1
+        x, y = runs["infogan"].sample_with_labels(7, seed=2, label=3)
+        # the same arrays as the API (up to float rounding: the CLI process may use other torch threads)
+        assert np.allclose(a["x"], x.numpy(), rtol=0, atol=1e-5) and np.array_equal(a["y"], y.numpy())
+        assert cli(str(runs["infogan"].dir), "--n", "12", "--out", "b.npz").rc == 0
+        assert npz("b.npz")["y"].tolist() == [i % 10 for i in range(12)]
+        # never overwrites without --overwrite
+        line = assert_user_error(cli(str(runs["infogan"].dir), "--n", "7", "--out", "a.npz"), ("already exists", "--overwrite"))
+        assert cli(str(runs["infogan"].dir), "--n", "5", "--code", "c=1", "--out", "a.npz", "--overwrite").rc == 0
+        assert npz("a.npz")["y"].tolist() == [1] * 5
+        # a class-conditional run: --class
+        r = cli(str(runs["cgan"].dir), "--n", "4", "--class", "6", "--out", "c.npz")
+        assert r.rc == 0, r.describe()
+        c = npz("c.npz")
+        assert c["y"].tolist() == [6] * 4
+        assert np.allclose(c["x"], runs["cgan"].sample(4, seed=0, label=6).numpy(), rtol=0, atol=1e-5)
+        # an unconditional run: x only
+        assert cli(str(runs["dcgan"].dir), "--n", "3", "--out", "u.npz").rc == 0
+        u = npz("u.npz")
+        assert sorted(u) == ["x"] and np.allclose(u["x"], runs["dcgan"].sample(3).numpy(), rtol=0, atol=1e-5)
+        # misuse: one line, exit status 2
+        for args, words in [
+            ((runs["infogan"].dir, "--class", "3"), ("--code c=K",)),
+            ((runs["infogan"].dir, "--code", "c=10"), ("--code", "between 0 and 9")),
+            ((runs["infogan"].dir, "--code", "c=-1"), ("between 0 and 9",)),
+            ((runs["infogan"].dir, "--code", "z=1"), ("--code must be c=K",)),
+            ((runs["infogan"].dir, "--code", "c=two"), ("integer",)),
+            ((runs["cgan"].dir, "--class", "10"), ("--class", "between 0 and 9")),
+            ((runs["cgan"].dir, "--code", "c=1"), ("--code", "--class")),
+            ((runs["dcgan"].dir, "--class", "0"), ("--class", "unconditional")),
+            ((runs["dcgan"].dir, "--code", "c=0"), ("--code", "dcgan")),
+            ((runs["cgan"].dir, "--class", "1", "--code", "c=1"), ("not both",)),
+            ((runs["cgan"].dir, "--class", "one"), ("--class",)),
+            ((runs["cgan"].dir, "--out", "x.npx"), (".npz",)),
+        ]:
+            r = cli(str(args[0]), *args[1:], "--out", "err.npz") if "--out" not in args else cli(str(args[0]), *args[1:])
+            assert r.rc == 2, r.describe()
+            assert_user_error(r, words)
+        assert not (tmp_path / "cwd" / "err.npz").exists()
+    finally:
+        stop_server()
+    assert line.startswith("gankit: error:")
