@@ -645,10 +645,11 @@ BEGAN_D28 = [conv(1, W, 4, 2, 1), ELU, conv(W, 2 * W, 4, 2, 1), ELU, lin(2 * W *
 BEGAN_G28 = [lin(Z, 2 * W * 49), ELU, deconv(2 * W, W, 4, 2, 1), ELU, deconv(W, 1, 4, 2, 1), TANH]
 
 # Goodfellow et al. 2014: MLP G (ReLU) and D (gankit: LeakyReLU 0.2 instead of maxout), depth 3 hidden
-# layers by default, no norm; tanh output for images only.
+# layers by default, no norm; tanh output for images only. The gan preset's image section adds batch norm
+# to G's hidden layers (without it G collapses to one image on MNIST; configs/gan.yaml).
 MLP_G_POINTS = [lin(Z, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 2)]
 MLP_D_POINTS = [lin(2, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
-MLP_G_MNIST = [lin(Z, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 784), TANH]
+MLP_G_MNIST = [lin(Z, H), bn1(H), RELU, lin(H, H), bn1(H), RELU, lin(H, H), bn1(H), RELU, lin(H, 784), TANH]
 MLP_D_MNIST = [lin(784, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
 SNMLP_D_POINTS = [lin(2, H, sn=True), L1, lin(H, H, sn=True), L1, lin(H, H, sn=True), L1, lin(H, 1, sn=True)]
 BEGAN_D_POINTS = [lin(2, H), ELU, lin(H, H), ELU, lin(H, H), ELU, lin(H, C),
