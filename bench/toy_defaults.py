@@ -5,7 +5,7 @@ Entries: each registered GAN whose preset has 2-D settings (``by_data.points`` i
 run exactly as ``gankit.train(NAME, data=D, seed=S)`` -- the only other settings given are ones that do not
 change what is trained (no progress bar, no periodic sample files; the config hash is checked to be
 the defaults'); plus ``fgan`` with each of its divergences (``objective=fgan-<div>``), which may have
-divergence-specific settings in fgan's ``by_data`` (stated there).
+divergence-specific settings in fgan's ``by_objective`` sections (stated there).
 
 Protocol: the VEEGAN/PacGAN mode metrics of :mod:`gankit.metrics.toy` on 2,500 samples of the final
 generator drawn with the run's seed (HQ: within 3 sigma of the nearest mode; a mode is captured with at
@@ -20,7 +20,8 @@ reverse KL <= 0.04 ("PacGAN"). Both are judged on the means over seeds, and only
     python bench/toy_defaults.py --gans gan,lsgan --seeds 0 --datasets ring8
     python bench/toy_defaults.py --gans fgan-kl,fgan-tv --seeds 0 --merge   # add to the stored table
 Outputs: ``bench/results/toy_defaults/toy_defaults.json`` (per run), ``docs/toy_defaults.md`` (the table)
-and ``docs/toy_defaults/<dataset>-<entry>.png`` (seed 0: samples over D's score).
+and ``docs/toy_defaults/<dataset>-<entry>.png`` (seed 0: samples over D's score; runs of other seeds
+write no pictures).
 """
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="toy-defaults-") as tmp:
         jobs = [dict(entry=e, gan=g, extra=x, dataset=ds, seed=s, tmp=tmp,
-                     figure=str(docs / "toy_defaults" / f"{ds}-{e}.png") if s == seeds[0] else None)
+                     figure=str(docs / "toy_defaults" / f"{ds}-{e}.png") if s == 0 else None)
                 for e, g, x in entries(gans) for ds in datasets for s in seeds]
         jobs.sort(key=lambda j: (j["gan"] in ("wgan-gp", "dragan"), j["gan"] in ("ebgan", "began")), reverse=True)
         path = results / "toy_defaults.json"

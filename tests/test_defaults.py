@@ -159,6 +159,35 @@ def test_objective_sections_are_not_overrides():
         resolve("fgan", ["by_objective={fgan-kl: {steps: 3}}"])
 
 
+def test_fgan_divergences_get_their_own_2d_settings():
+    """objective=fgan-<div> alone picks the divergence's section (a gradient penalty for the divergences
+    whose terms grow without bound in D's output); images and fgan-js keep the shared settings."""
+    sections = preset("fgan")["by_objective"]
+    for objective, sec in sections.items():
+        want = sec["by_data"]["points"]["penalties"]
+        for data in POINT_DATASETS:
+            assert resolve("fgan", [f"data={data}", f"objective={objective}"]).penalties == want
+        assert resolve("fgan", ["data=mnist", f"objective={objective}"]).penalties == {}
+    assert {"fgan-reverse-kl", "fgan-neyman"} <= set(sections)
+    assert resolve("fgan", ["data=ring8"]).penalties == {}
+    assert resolve("fgan", ["data=ring8", "objective=fgan-reverse-kl", "penalties.gp=0"]).penalties == {"gp": 0.0}
+
+
+@pytest.mark.parametrize("data", POINT_DATASETS)
+def test_every_fgan_divergence_trains_a_little_at_its_2d_defaults(data, tmp_path):
+    """A few steps of every divergence at its 2-D defaults give finite losses (the full runs: docs/defaults.md)."""
+    from gankit.objectives.fgan import F_DIVERGENCES
+
+    for div in F_DIVERGENCES:
+        run = gankit.train("fgan", f"data={data}", f"objective=fgan-{div}", "steps=20", "batch_size=64",
+                           "train.log_every=10", "train.eval_every=0", "train.gif_frames=0", *QUIET,
+                           out=str(tmp_path / div))
+        rows = [json.loads(line) for line in (tmp_path / div / "metrics.jsonl").read_text().splitlines()]
+        losses = [r[k] for r in rows for k in ("d_loss", "g_loss") if k in r]
+        assert losses and all(isinstance(v, float) and v == v and abs(v) < 1e30 for v in losses), (div, losses)
+        assert run.gan.G is not None
+
+
 def test_shipped_presets_only_use_known_sections():
     for name in preset_names():
         for key in preset(name).get("by_data", {}):
