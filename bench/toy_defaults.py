@@ -17,6 +17,7 @@ Targets (issue 9): every GAN 8/8 ring modes at >= 90 % HQ and >= 24/25 grid mode
 reverse KL <= 0.04 ("PacGAN"). Both are judged on the means over seeds, and only when every seed finished.
 
     python bench/toy_defaults.py                       # everything, ~40 min on 2 cores
+    python bench/toy_defaults.py --gans gan,sngan --seeds 0 --gifs gan,sngan --merge   # with their GIFs
     python bench/toy_defaults.py --gans gan,lsgan --seeds 0 --datasets ring8
     python bench/toy_defaults.py --gans fgan-kl,fgan-tv --seeds 0 --merge   # add to the stored table
 Outputs: ``bench/results/toy_defaults/toy_defaults.json`` (per run), ``docs/toy_defaults.md`` (the table)
@@ -84,7 +85,7 @@ def run_job(job: dict) -> dict:
         if job["figure"]:
             Path(job["figure"]).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out / "samples" / "final.png", job["figure"])
-            if (out / "samples" / "training.gif").is_file():
+            if job.get("gif") and (out / "samples" / "training.gif").is_file():  # about 1 MB each: asked for
                 shutil.copyfile(out / "samples" / "training.gif", str(job["figure"])[:-4] + ".gif")
     except TrainingDiverged as e:
         res.update(status="diverged", error=str(e))
@@ -151,6 +152,8 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=str(HERE / "results" / "toy_defaults"))
     ap.add_argument("--docs", default=str(REPO / "docs"))
     ap.add_argument("--merge", action="store_true", help="keep stored runs of entries not re-run now")
+    ap.add_argument("--gifs", default="", help="comma list of entries whose training GIF (seed 0) goes into docs "
+                    "(about 1 MB each; default none)")
     a = ap.parse_args(argv)
     gans = a.gans.split(",") if a.gans else None
     datasets, seeds = a.datasets.split(","), [int(s) for s in a.seeds.split(",")]
@@ -159,7 +162,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="toy-defaults-") as tmp:
         jobs = [dict(entry=e, gan=g, extra=x, dataset=ds, seed=s, tmp=tmp,
-                     figure=str(docs / "toy_defaults" / f"{ds}-{e}.png") if s == 0 else None)
+                     figure=str(docs / "toy_defaults" / f"{ds}-{e}.png") if s == 0 else None,
+                     gif=e in a.gifs.split(","))
                 for e, g, x in entries(gans) for ds in datasets for s in seeds]
         jobs.sort(key=lambda j: (j["gan"] in ("wgan-gp", "dragan"), j["gan"] in ("ebgan", "began")), reverse=True)
         path = results / "toy_defaults.json"
