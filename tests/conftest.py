@@ -30,7 +30,7 @@ def _few_threads():
 
 
 @pytest.fixture
-def one_thread():
+def one_thread(_few_threads):  # after the autouse default, so the one thread holds
     """One torch thread: LAPACK/BLAS with 2 OpenMP threads on a CPU shared with other jobs can run
     many times slower (threads spin at barriers); results do not depend on it."""
     prev = torch.get_num_threads()

@@ -33,12 +33,7 @@ MNIST = DataInfo("mnist", "images", (1, 28, 28), 10)
 TINY = ["model.g_width=4", "model.d_width=4", "model.z_dim=8", "model.hidden=8"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread(_few_threads):
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch thread (tests/conftest.py)
 
 
 def softplus(v: float) -> float:

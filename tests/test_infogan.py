@@ -30,12 +30,7 @@ TINY = ["model.g_width=4", "model.d_width=4", "model.q_hidden=8"]
 LOG2PI = math.log(2 * math.pi)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread(_few_threads):
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch thread (tests/conftest.py)
 
 
 def softplus(v: float) -> float:

@@ -50,14 +50,7 @@ ENERGY = ("ebgan", "began")
 IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan")
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread(_few_threads):
-    """Tiny nets on a CPU shared with other jobs: two torch threads spin at barriers and make a 50 ms
-    step take seconds. Nothing here depends on the thread count."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch thread (tests/conftest.py)
 
 
 def make_trainer(tmp_path, name, *extra, out="run", base=BASE):
