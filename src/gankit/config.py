@@ -664,6 +664,24 @@ def data_kind(name) -> str:
     return "points" if name in POINT_DATASETS else "images"
 
 
+def _pop_sections(layer: dict, name: str, valid: tuple, what: str, where: str):
+    """``(layer without its `name` block, the block's sections)``, each section checked to be a mapping
+    under a key in ``valid`` ({} when the layer has no such block)."""
+    layer = _copy(layer)
+    sections = layer.pop(name, None)
+    if sections is None:
+        return layer, {}
+    if not isinstance(sections, dict):
+        raise _error(f"config: {where}: '{name}' must map {what} to settings, got {_show(sections)}")
+    for key, sec in sections.items():
+        if key not in valid:
+            raise _error(_with_choices(f"config: {where}: unknown '{name}.{_key(_name(key))}'{_near(key, valid)} "
+                                       "(valid: ", valid))
+        if not isinstance(sec, dict):
+            raise _error(f"config: {where}: '{name}.{key}' must be a section of settings, got {_show(sec)}")
+    return layer, sections
+
+
 def data_sections(layer: dict, data_name, where: str) -> dict:
     """``layer`` (a preset or a user file) with its ``by_data`` sections for ``data_name`` laid over it.
 
@@ -672,22 +690,12 @@ def data_sections(layer: dict, data_name, where: str) -> dict:
     dataset's name (``mnist``, ``grid25`` ...). The kind's section applies first, then the dataset's,
     both above the layer's own settings and below every later layer (a user's file, overrides), so an
     explicit setting always wins. A section cannot choose the data itself (``data.name``)."""
-    layer = _copy(layer)
-    sections = layer.pop(DATA_SECTION, None)
-    if sections is None:
-        return layer
     from .data import DATASETS
 
     valid = ("points", "images") + tuple(DATASETS.names())
-    if not isinstance(sections, dict):
-        raise _error(f"config: {where}: '{DATA_SECTION}' must map data kinds or dataset names ({', '.join(valid)}) "
-                     f"to settings, got {_show(sections)}")
+    layer, sections = _pop_sections(layer, DATA_SECTION, valid, f"data kinds or dataset names ({', '.join(valid)})",
+                                    where)
     for key, sec in sections.items():
-        if key not in valid:
-            raise _error(f"config: {where}: unknown '{DATA_SECTION}.{_key(_name(key))}'{_near(key, valid)} "
-                         f"(valid: {', '.join(valid)})")
-        if not isinstance(sec, dict):
-            raise _error(f"config: {where}: '{DATA_SECTION}.{key}' must be a section of settings, got {_show(sec)}")
         if isinstance(sec.get("data"), dict) and "name" in sec["data"] or isinstance(sec.get("data"), str):
             raise _error(f"config: {where}: '{DATA_SECTION}.{key}' cannot set data.name (it is chosen by it)")
     for key in (data_kind(data_name), data_name):
@@ -707,22 +715,10 @@ def objective_sections(layer: dict, objective, data_name, where: str) -> dict:
     ``by_objective:`` with sections keyed by objective names. The section for the run's objective applies
     above the layer's own settings and its ``by_data`` sections, and may hold ``by_data`` sections of its
     own. A section cannot choose the objective itself."""
-    layer = _copy(layer)
-    sections = layer.pop(OBJECTIVE_SECTION, None)
-    if sections is None:
-        return layer
     from .objectives import OBJECTIVES
 
-    valid = tuple(OBJECTIVES.names())
-    if not isinstance(sections, dict):
-        raise _error(f"config: {where}: '{OBJECTIVE_SECTION}' must map objective names to settings, "
-                     f"got {_show(sections)}")
+    layer, sections = _pop_sections(layer, OBJECTIVE_SECTION, tuple(OBJECTIVES.names()), "objective names", where)
     for key, sec in sections.items():
-        if key not in valid:
-            raise _error(_with_choices(f"config: {where}: unknown '{OBJECTIVE_SECTION}.{_key(_name(key))}'"
-                                       f"{_near(key, valid)} (valid: ", valid))
-        if not isinstance(sec, dict):
-            raise _error(f"config: {where}: '{OBJECTIVE_SECTION}.{key}' must be a section of settings, got {_show(sec)}")
         if "objective" in sec or OBJECTIVE_SECTION in sec:
             raise _error(f"config: {where}: '{OBJECTIVE_SECTION}.{key}' cannot set the objective (it is chosen by it)")
     if isinstance(objective, str) and objective in sections:
