@@ -46,15 +46,18 @@ BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", 
         "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
 ENERGY = ("ebgan", "began")
 # for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels, InfoGAN
-# (DCGAN-style nets with a Q head on D's trunk)
-IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan")
+# (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN (a classifier of labelled images)
+IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan")
+# GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
+# (data.size=64 has at least 4 images of each digit)
+FEW_LABELS = {"semisupervised-gan": ["data.labels=20"]}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch thread (tests/conftest.py)
 
 
 def make_trainer(tmp_path, name, *extra, out="run", base=BASE):
-    over = list(base) + (["model.code_dim=4"] if name in ENERGY else []) + list(extra)
+    over = list(base) + (["model.code_dim=4"] if name in ENERGY else []) + FEW_LABELS.get(name, []) + list(extra)
     cfg = resolve(name, over + [f"out={tmp_path / out}"])
     return Trainer(cfg, prepare_run_dir(cfg, False))
 
@@ -442,8 +445,9 @@ def build(name, info, *extra):
     ("acgan", MNIST, "dcgan", "dcgan"),
     ("projection", MNIST, "dcgan", "torch"),
     ("infogan", MNIST, "dcgan", "dcgan"),   # the Q head too
+    ("semisupervised-gan", MNIST, "dcgan", "dcgan"),  # the K-logit head too
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
-        "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28"])
+        "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     for net, kind, what in ((gan.G, g_init, "G"), (gan.D, d_init, "D")):
@@ -669,6 +673,9 @@ CGAN_D_MLP = [label(K, K), lin(784 + K, H), L2, lin(H, H), L2, lin(H, H), L2, li
 # Q = FC - BN - LeakyReLU - FC (10 logits + 2 means) on D's flattened trunk (Appendix C)
 INFOGAN_G28 = [label(K, K), deconv(Z + 2 + K, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
 INFOGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, H), bn1(H), L2, lin(H, K + 2)]
+# Semi-supervised GAN (Salimans et al. 2016): DCGAN's G; D is DCGAN's without batch norm (its hidden conv keeps
+# its bias) whose last layer gives the K class logits (the fake class's logit is fixed at 0)
+SEMISUP_D28 = [conv(1, W, 4, 2, 1), L2, conv(W, 2 * W, 4, 2, 1), L2, conv(2 * W, K, 7, 1, 0)]
 
 
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
@@ -690,9 +697,10 @@ INFOGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, H), bn1(H), L2, lin(H, K + 2)]
     ("acgan", MNIST, [], CGAN_G28, ACGAN_D28),
     ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
     ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
+    ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
-        "infogan-28"])
+        "infogan-28", "semisupervised-gan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -724,7 +732,7 @@ def test_norm_layers_of_the_image_discriminators():
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
-         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62}
+         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
 CODES = {"infogan": 2}
@@ -901,6 +909,10 @@ PRESETS = {
                 64, 5000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
                            "g_width": 64, "d_width": 64, "q_hidden": 128, "lambda_cat": 1.0, "lambda_cont": 1.0,
                            "cont_std": "fixed", "g_cond": "concat"}),
+    "semisupervised-gan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"),
+                           (ADAM, 2e-4, (0.5, 0.999), "constant"), 100, 6000,
+                           {"arch": "dcgan", "z_dim": 100, "g_width": 32, "d_width": 32, "d_norm": "none",
+                            "d_input_noise": 0.3, "d_noise": 0.0, "unsup_weight": 1.0}),
 }
 # The 2-D rows (by_data.points of every preset but dcgan's): the same objective, n_critic 1, a shared
 # optimiser setting and MLP nets 3 x 128 with z in R^2, batch 512, 8,000 steps; plus each GAN's own

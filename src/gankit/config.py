@@ -150,6 +150,10 @@ class DataConfig:
     channels: Optional[Literal[1, 3]] = None
     download: bool = False
     size: Optional[int] = field(default=None, metadata=_rng(1))
+    # semi-supervised training (GANs that take it, e.g. semisupervised-gan): keep only this many labelled
+    # training images, the same number of each class, chosen with the run's seed; the rest of the training
+    # set is used unlabelled (see gankit.data.fewlabels). None: every image keeps its label
+    labels: Optional[int] = field(default=None, metadata=_rng(1))
 
 
 @dataclass

@@ -6,10 +6,14 @@
 * ``imagefolder``: any directory of images, class sub-directories giving labels.
 
 ``load_dataset`` returns the whole dataset as CPU tensors; ``DeviceLoader`` moves it to the
-training device once and serves seeded, resumable minibatches.
+training device once and serves seeded, resumable minibatches; ``make_loader`` chooses it or, for
+``data.labels=N`` (semi-supervised training), a ``FewLabelLoader`` whose batches mark the labels that are
+not known with ``UNLABELLED`` (see :mod:`.fewlabels`).
 """
 from .base import DATASETS, DataInfo, load_dataset
 from .loader import DeviceLoader
+from .fewlabels import UNLABELLED, FewLabelLoader, make_loader, select_labelled
 from . import toy, mnist, imagefolder  # noqa: F401  (register the datasets)
 
-__all__ = ["DATASETS", "DataInfo", "DeviceLoader", "load_dataset"]
+__all__ = ["DATASETS", "DataInfo", "DeviceLoader", "FewLabelLoader", "UNLABELLED", "load_dataset", "make_loader",
+           "select_labelled"]

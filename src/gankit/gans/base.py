@@ -43,6 +43,12 @@ class GAN(nn.Module):
     default_objective = "nonsaturating"
     needs_images = False
     energy_d = False  # True when D is an auto-encoder giving energies (EBGAN, BEGAN)
+    #: True when the GAN trains on few labels (``data.labels=N``): its steps then receive batches whose
+    #: unknown labels are ``gankit.data.UNLABELLED`` (see gankit.data.fewlabels); the other GANs refuse it
+    few_labels = False
+    #: True when the GAN trains a classifier of real images (:meth:`classify`; the semi-supervised GAN's D):
+    #: evaluation then adds its error on the real test split (``classifier_error``)
+    classifies = False
 
     def __init__(self, cfg: Config, info):
         super().__init__()
@@ -82,6 +88,12 @@ class GAN(nn.Module):
                               f"use `gankit train {objective.name}` instead of GAN '{cfg.gan}'")
         for name in cfg.penalties:
             PENALTIES.get(name)
+        if cfg.data.labels is not None and not cls.few_labels:
+            from . import GANS
+
+            takers = [n for n in GANS.names() if GANS.get(n).few_labels]
+            raise ConfigError(f"config: data.labels={cfg.data.labels} (semi-supervised training) is not used by GAN "
+                              f"'{cfg.gan}'; GANs that train on few labels: {', '.join(takers) or 'none'}")
         arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"
         if (cls.needs_images or arch not in ("auto", "mlp")) and cfg.data.name in POINT_DATASETS:
             raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")
@@ -147,6 +159,10 @@ class GAN(nn.Module):
         d_real = self.D(real) if self.objective.g_needs_real else None
         loss = self.objective.g_loss(d_fake, d_real)
         return loss, {"g_loss": loss.detach()}
+
+    def classify(self, x: Tensor, chunk: int = 1000) -> Tensor:
+        """Class logits ``(N, K)`` of real images ``x`` from the GAN's classifier (only when ``classifies``)."""
+        raise NotImplementedError(f"GAN '{self.cfg.gan}' has no classifier of real images")
 
     # ------------------------------------------------------------ pictures
     def d_score(self, x: Tensor) -> Tensor:

@@ -73,6 +73,7 @@ class Context:
     num_codes: int = 0
     images: Optional[torch.Tensor] = None
     targets: Optional[torch.Tensor] = None
+    classifier: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # the GAN's own classifier (images -> logits)
     _stats: Optional[Tuple[torch.Tensor, torch.Tensor]] = field(default=None, repr=False)
     _prdc: Optional[dict] = field(default=None, repr=False)
 
@@ -183,6 +184,22 @@ def _code_accuracy(ctx: Context) -> dict:
     return {"code_accuracy": r["accuracy"], "code_matching": r["matching"]}
 
 
+@_register("classifier_error", "error of the GAN's own classifier of real images (the semi-supervised GAN's D: argmax "
+                                "over the K classes) on every image of the real split (test unless --split)", ("classifier",))
+def _classifier_error(ctx: Context) -> dict:
+    from ..data import load_dataset
+
+    o = ctx.options
+    channels, res = o["shape"][0], o["shape"][-1]
+    x, y, _ = load_dataset(o["dataset"], root=o["root"], split=o["split"], resolution=res, channels=channels)
+    if y is None:
+        raise GankitError(f"classifier_error needs the labels of the {o['split']} split of '{o['dataset']}'")
+    bs = o["batch_size"]
+    pred = torch.cat([ctx.classifier(x[i:i + bs]).argmax(-1).cpu() for i in range(0, len(x), bs)])
+    wrong = int((pred != y).sum())
+    return {"classifier_error": wrong / max(len(y), 1), "classifier_errors": wrong, "classifier_images": len(y)}
+
+
 @_register("stacked_mnist", "stacked MNIST: modes of 1,000 covered and KL to uniform, MNIST classifier per channel "
                             "(VEEGAN / PacGAN protocol)", ("stacked",))
 def _stacked(ctx: Context) -> dict:
@@ -284,7 +301,7 @@ def _check_dataset(dataset) -> None:
         DATASETS.get(dataset)
 
 
-def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset, codes=None) -> list:
+def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset, codes=None, classifier=None) -> list:
     if metrics is None:
         names = list(DEFAULT_METRICS)
         if dataset == "stacked-mnist":
@@ -293,6 +310,8 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset,
             names.append("class_accuracy")
         if codes is not None:
             names.append("code_accuracy")
+        if classifier is not None:
+            names.append("classifier_error")
         if targets is not None:
             names += ["psnr", "ssim"]
     else:
@@ -309,6 +328,11 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset,
             raise GankitError(f"metric '{n}' needs the labels the images were generated for")
         if "codes" in m.needs and codes is None:
             raise GankitError(f"metric '{n}' needs the categorical latent code of each image (an InfoGAN run)")
+        if "classifier" in m.needs and classifier is None:
+            raise GankitError(f"metric '{n}' needs a run whose GAN trains a classifier of real images "
+                              f"(e.g. semisupervised-gan)")
+        if "classifier" in m.needs and dataset is None:
+            raise GankitError(f"metric '{n}' needs the real dataset whose split the classifier is scored on")
         if "targets" in m.needs and targets is None:
             raise GankitError(f"metric '{n}' needs paired target images")
         if "stacked" in m.needs and dataset != "stacked-mnist":
@@ -321,6 +345,7 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
                  metrics: Optional[Sequence[str]] = None, split: str = "test", num_real: int = 10000,
                  labels: Optional[torch.Tensor] = None, targets: Optional[torch.Tensor] = None,
                  codes: Optional[torch.Tensor] = None, num_codes: int = 0,
+                 classifier: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
                  seed: int = 0, device="cpu", batch_size: int = 500, root=None, cache: bool = True,
                  inception_weights: Optional[str] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  k_pr: int = 3, k_dc: int = 5, is_splits: int = 10, extractor: Optional[Extractor] = None,
@@ -338,6 +363,9 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
             of ``num_codes`` (InfoGAN); adds code_accuracy (best one-to-one matching of code values
             to the classifier's classes) and ``code_matching`` (the class of each code value).
         targets: paired ground-truth images for PSNR/SSIM.
+        classifier: the GAN's own classifier of real images, ``images -> (N, K) logits`` (the semi-supervised
+            GAN's D); adds classifier_error: its error on every image of ``split``, loaded at the shape of
+            ``fake``.
         seed: seeds the KID subsets (and is recorded).
     Returns: ``{metric: value, ..., "protocol": {...}}``.
     """
@@ -346,7 +374,7 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     if not isinstance(fake, torch.Tensor) or fake.dim() not in (2, 4):
         raise GankitError("fake must be a tensor of images (N, C, H, W)")
     _check_dataset(dataset)
-    chosen = _resolve_metrics(metrics, labels, targets, dataset, codes)
+    chosen = _resolve_metrics(metrics, labels, targets, dataset, codes, classifier)
     extractor = extractor or get_extractor(features, dataset, device, inception_weights)
     if labels is not None and len(labels) != len(fake):
         raise GankitError(f"{len(labels)} labels for {len(fake)} images")
@@ -362,9 +390,10 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     feats, logits = extractor(fake, batch_size=batch_size)
     prefix = "c" if extractor.name.startswith("classifier") else ""
     options = dict(seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr, k_dc=k_dc,
-                   is_splits=is_splits)
+                   is_splits=is_splits, dataset=dataset, split=split, root=root, batch_size=batch_size,
+                   shape=tuple(fake.shape[1:]))
     ctx = Context(feats, logits, reference, prefix, options, labels=labels, codes=codes, num_codes=num_codes,
-                  images=fake if targets is not None else None, targets=targets)
+                  images=fake if targets is not None else None, targets=targets, classifier=classifier)
     result: Dict[str, object] = {}
     for m in chosen:
         result.update(m.fn(ctx))
@@ -377,6 +406,7 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
         "num_fake": len(fake),
         "fake_source": source,
         "metrics": [m.name for m in chosen],
+        **({"classifier": {"split": split, "images": "all"}} if any(m.name == "classifier_error" for m in chosen) else {}),
         "options": {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "kid_kernel": "(x.y/d + 1)^3",
                     "k_precision_recall": k_pr, "k_density_coverage": k_dc, "is_splits": is_splits},
         "seed": seed,

@@ -55,9 +55,13 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    """``outputs``: scores per sample from the last layer, 1 (a logit, shape ``(N,)``) or more (e.g. the K
+    class logits of the semi-supervised GAN's D, shape ``(N, outputs)``)."""
+
     def __init__(self, in_shape: tuple, width: int = 64,
-                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu")):
+                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu"), outputs: int = 1):
         super().__init__()
+        self.outputs = outputs
         channels, res, _ = in_shape
         base, stages = plan(res)
         ch = width
@@ -66,7 +70,7 @@ class DCGANDiscriminator(nn.Module):
             layers += [factory.conv(ch, ch * 2, 4, 2, 1, bias=factory.norm == "none"), factory.norm_layer(ch * 2),
                        factory.activation()]
             ch *= 2
-        layers += [factory.conv(ch, 1, base, 1, 0)]
+        layers += [factory.conv(ch, outputs, base, 1, 0)]
         self.net = nn.Sequential(*layers)
         self.feature_dim = ch * base * base
 
@@ -75,8 +79,12 @@ class DCGANDiscriminator(nn.Module):
         return self.net[:-1](x)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        """The score psi(h), one per sample."""
-        return self.net[-1](h.view(h.shape[0], -1, *self.net[-1].kernel_size)).flatten()
+        """The score psi(h), one per sample (``outputs`` of them when more than one)."""
+        return self._scores(self.net[-1](h.view(h.shape[0], -1, *self.net[-1].kernel_size)))
+
+    def _scores(self, out: torch.Tensor) -> torch.Tensor:
+        out = out.flatten(1)
+        return out.squeeze(1) if self.outputs == 1 else out
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(x).flatten()
+        return self._scores(self.net(x))

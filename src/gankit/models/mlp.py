@@ -38,20 +38,23 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Outputs one unnormalised score (a logit for the standard GAN losses) per sample."""
+    """Outputs one unnormalised score (a logit for the standard GAN losses) per sample, shape ``(N,)``, or
+    ``outputs`` of them, shape ``(N, outputs)`` (e.g. the semi-supervised GAN's K class logits)."""
 
     def __init__(self, in_shape: tuple, hidden: int = 128, depth: int = 2,
-                 factory: LayerFactory = LayerFactory(act="lrelu")):
+                 factory: LayerFactory = LayerFactory(act="lrelu"), outputs: int = 1):
         super().__init__()
         cin = math.prod(in_shape)
-        self.net = nn.Sequential(*_stack(cin, hidden, depth, factory), factory.linear(hidden, 1))
+        self.outputs = outputs
+        self.net = nn.Sequential(*_stack(cin, hidden, depth, factory), factory.linear(hidden, outputs))
         self.feature_dim = hidden
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[:-1](x.flatten(1))
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net[-1](h).squeeze(1)
+        out = self.net[-1](h)
+        return out.squeeze(1) if self.outputs == 1 else out
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        return self.head(self.trunk(x))

@@ -17,8 +17,11 @@ conditioning are parts here, chosen by the named GAN or its config:
 * :class:`AuxClassifierDiscriminator` — a class head next to the real/fake head on the same trunk
   (AC-GAN, Odena et al. 2016, "Conditional Image Synthesis with Auxiliary Classifier GANs",
   arXiv 1610.09585).
+* :class:`ClassifierDiscriminator` — D as a (K+1)-class classifier whose fake class has its logit fixed
+  at 0, so that D(x) = Z(x) / (Z(x) + 1) with Z(x) = sum_k exp(l_k(x)) (the semi-supervised GAN, Salimans
+  et al. 2016, "Improved Techniques for Training GANs", arXiv 1606.03498, Sec. 5).
 
-A discriminator that the last two wrap exposes ``trunk(x)`` (its features, phi), ``head(h)`` (its
+A discriminator that the last three wrap exposes ``trunk(x)`` (its features, phi), ``head(h)`` (its
 score from them, psi) and ``feature_dim`` (the size of ``trunk(x).flatten(1)``).
 """
 from __future__ import annotations
@@ -30,7 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["Conditional", "LabelSequential", "LabelInput", "InputConditioned", "ConditionalBatchNorm",
-           "ProjectionDiscriminator", "AuxClassifierDiscriminator", "LabelBound", "need_labels"]
+           "ProjectionDiscriminator", "AuxClassifierDiscriminator", "ClassifierDiscriminator", "LabelBound",
+           "need_labels"]
 
 
 def need_labels(y: Optional[Tensor], what: str) -> Tensor:
@@ -162,6 +166,42 @@ class AuxClassifierDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
         return self.net.head(self.net.trunk(x))
+
+
+class ClassifierDiscriminator(nn.Module):
+    """The semi-supervised GAN's D (Salimans et al. 2016, arXiv 1606.03498, Sec. 5): a classifier with
+    K + 1 outputs, the K classes of the data and "generated", parametrised by K logits l_1..l_K only (the
+    fake class's logit fixed at 0, which the softmax's shift invariance allows). Then
+
+        p(y = k | x) = exp(l_k) / (Z(x) + 1),  D(x) = 1 - p(fake | x) = Z(x) / (Z(x) + 1),  Z = sum_k exp(l_k),
+
+    so D's real/fake logit is log Z(x) = logsumexp_k l_k(x): ``D(x)`` returns it (one per sample), which is
+    what the penalties and pictures of any D read. ``net`` is a discriminator with ``outputs=K``
+    (``trunk``/``head``); :meth:`outputs` gives its features f(x) = ``trunk(x).flatten(1)`` (for feature
+    matching) and the K class logits from one pass.
+
+    ``input_noise`` / ``feature_noise``: standard deviations of additive Gaussian noise on the input image
+    and on the features before the class head, in training mode only (the paper's MNIST D had noise 0.3 on
+    its input and 0.5 before every layer; here it is before the first and the last layer). f(x) is taken
+    before the feature noise."""
+
+    def __init__(self, net: nn.Module, input_noise: float = 0.0, feature_noise: float = 0.0):
+        super().__init__()
+        self.net, self.input_noise, self.feature_noise = net, float(input_noise), float(feature_noise)
+
+    def _noisy(self, x: Tensor, std: float) -> Tensor:
+        return x + std * torch.randn_like(x) if self.training and std > 0 else x
+
+    def outputs(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(features (N, F), class logits (N, K))``."""
+        h = self.net.trunk(self._noisy(x, self.input_noise))
+        return h.flatten(1), self.net.head(self._noisy(h, self.feature_noise))
+
+    def class_logits(self, x: Tensor) -> Tensor:
+        return self.outputs(x)[1]
+
+    def forward(self, x: Tensor, y: Optional[Tensor] = None) -> Tensor:
+        return torch.logsumexp(self.class_logits(x).float(), dim=1)
 
 
 class LabelBound(nn.Module):

@@ -25,7 +25,7 @@ import torch
 
 from .. import __version__, jsonutil
 from ..config import Config, load_run_config, recorded_hash, resolve
-from ..data import DataInfo, DeviceLoader, load_dataset
+from ..data import DataInfo, load_dataset, make_loader
 from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged, WriteError
 from ..gans import GANS
 from ..memory import check_fits, oom_guard, sample_bytes
@@ -162,7 +162,7 @@ class Trainer:
         with oom_guard("loading the data", "data.resolution or data.size"):
             x, y, self.info = load_dataset(d.name, root=d.root, resolution=d.resolution, channels=d.channels,
                                            download=d.download, split="train", size=d.size, seed=cfg.seed)
-            self.loader = DeviceLoader(x, y, cfg.batch_size, self.device, seed=cfg.seed)
+            self.loader = make_loader(x, y, self.info, cfg.batch_size, self.device, cfg.seed, labels=d.labels)
         if cfg.train.eval_every and self.info.kind == "images":  # fail now, not at the first evaluation
             from ..metrics import get_extractor
 

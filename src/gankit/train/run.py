@@ -38,7 +38,8 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     scored = getattr(gan, "conditional", False) and _scores_classes(info, features, kw.get("extractor"))
     coded = scored and getattr(gan, "code_labels", False)  # InfoGAN: its categorical code, matched to classes
     labelled = scored and not coded
-    check_metrics(info, metrics, dataset=info.name, labels=labelled, codes=coded)
+    classifies = getattr(gan, "classifies", False) and info.kind == "images"  # e.g. the semi-supervised GAN's D
+    check_metrics(info, metrics, dataset=info.name, labels=labelled, codes=coded, classifier=classifies)
     if info.kind == "points":
         from ..metrics import toy_mode_metrics
 
@@ -55,6 +56,8 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     if coded:
         kw.setdefault("codes", labels)  # InfoGAN: code_accuracy joins them
         kw.setdefault("num_codes", gan.num_classes)
+    if classifies:
+        kw.setdefault("classifier", gan.classify)  # classifier_error on the real test split joins them
     return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
                         seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
                         source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
@@ -72,10 +75,11 @@ def _scores_classes(info, features: str, extractor=None) -> bool:
     return features == "classifier" or (features == "auto" and info.name in CLASSIFIER_DATASETS)
 
 
-def check_metrics(info, metrics, dataset=None, labels: bool = False, codes: bool = False) -> None:
+def check_metrics(info, metrics, dataset=None, labels: bool = False, codes: bool = False,
+                  classifier: bool = False) -> None:
     """Refuse unknown or inapplicable ``metrics`` names before any work (2-D data: ``toy_modes`` only;
     ``labels``: the samples will come with the labels they were generated for; ``codes``: with the
-    categorical latent code they were generated with)."""
+    categorical latent code they were generated with; ``classifier``: the GAN has a classifier of real images)."""
     if metrics is None:
         return
     names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
@@ -91,7 +95,8 @@ def check_metrics(info, metrics, dataset=None, labels: bool = False, codes: bool
         return
     from ..metrics.suite import _resolve_metrics
 
-    _resolve_metrics(names, True if labels else None, None, dataset, True if codes else None)
+    _resolve_metrics(names, True if labels else None, None, dataset, True if codes else None,
+                     True if classifier else None)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""Class-conditional GANs (the book's conditional part): CGAN with the matching-aware D, AC-GAN and
-the projection discriminator. One module each; they share :mod:`.base` and compose the conditioning
-parts of :mod:`gankit.nn.conditioning`."""
-from . import acgan, cgan, projection  # noqa: F401  (register the GANs)
+"""Class-conditional and label-using GANs (the book's conditional part): CGAN with the matching-aware D,
+AC-GAN, the projection discriminator and the semi-supervised GAN (a (K+1)-class D trained on few labels).
+One module each; the class-conditional ones share :mod:`.base` and compose the conditioning parts of
+:mod:`gankit.nn.conditioning`."""
+from . import acgan, cgan, projection, semisupervised  # noqa: F401  (register the GANs)
