@@ -101,6 +101,7 @@ def test_energy_objectives_need_an_autoencoder_discriminator():
     ("ragan", ["rasgan", "ralsgan", "rahinge"], ["rsgan", "rlsgan", "rhinge"]),
     ("lsgan", ["lsgan", "lsgan-chi2"], ["wgan", "rlsgan"]),
     ("fgan", ["fgan-kl", "fgan-js"], ["wgan", "nonsaturating"]),
+    ("bigan", ["nonsaturating", "minimax"], ["lsgan", "wgan", "hinge", "rsgan"]),
 ])
 def test_named_gans_accept_exactly_their_objectives(gan, good, bad):
     """rgan is the relativistic family only (its old prefix check 'r' let the average ones in)."""

@@ -112,7 +112,7 @@ def image_base(request):
     ("gan", 1, "ring8"), ("gan", 3, "ring8"), ("wgan", None, "mnist"), ("wgan", None, "ring8"), ("wgan", 3, "ring8"),
     ("wgan-gp", None, "mnist"), ("wgan-gp", None, "ring8"), ("wgan-gp", 1, "ring8"), ("wgan-gp", 3, "ring8"),
     ("began", 1, "ring8"), ("began", 3, "ring8"), ("ebgan", 1, "ring8"), ("ebgan", 3, "ring8"),
-    ("sngan", 1, "ring8"), ("sngan", 3, "ring8"),
+    ("sngan", 1, "ring8"), ("sngan", 3, "ring8"), ("bigan", 1, "ring8"), ("bigan", 3, "ring8"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
@@ -199,7 +199,7 @@ def check_phases_change_only_their_group(updates, n_critic):
         assert not unchanged, f"update {i} ({grp}) did not change {unchanged} although they had gradients"
 
 
-@pytest.mark.parametrize("name", ["gan", "wgan", "wgan-gp", "began", "ebgan", "sngan", "dragan"])
+@pytest.mark.parametrize("name", ["gan", "wgan", "wgan-gp", "began", "ebgan", "sngan", "dragan", "bigan"])
 def test_each_phase_changes_only_its_own_parameters(tmp_path, name):
     tr = make_trainer(tmp_path, name)
     updates = instrumented_step(tr)
@@ -446,11 +446,15 @@ def build(name, info, *extra):
     ("projection", MNIST, "dcgan", "torch"),
     ("infogan", MNIST, "dcgan", "dcgan"),   # the Q head too
     ("semisupervised-gan", MNIST, "dcgan", "dcgan"),  # the K-logit head too
+    ("bigan", MNIST, "dcgan", "dcgan"),     # the encoder too (and D's z path and joint MLP)
+    ("bigan", POINTS, "torch", "torch"),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
-        "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28"])
+        "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
+        "bigan-points"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
-    for net, kind, what in ((gan.G, g_init, "G"), (gan.D, d_init, "D")):
+    nets = ((gan.G, g_init, "G"), (gan.D, d_init, "D")) + (((gan.E, d_init, "E"),) if hasattr(gan, "E") else ())
+    for net, kind, what in nets:
         (check_dcgan_init if kind == "dcgan" else check_torch_default_init)(net, f"{name} {what}")
 
 
@@ -676,6 +680,12 @@ INFOGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, H), bn1(H), L2, lin(H, K + 2)]
 # Semi-supervised GAN (Salimans et al. 2016): DCGAN's G; D is DCGAN's without batch norm (its hidden conv keeps
 # its bias) whose last layer gives the K class logits (the fake class's logit is fixed at 0)
 SEMISUP_D28 = [conv(1, W, 4, 2, 1), L2, conv(W, 2 * W, 4, 2, 1), L2, conv(2 * W, K, 7, 1, 0)]
+# BiGAN / ALI (Donahue et al. 2016; Dumoulin et al. 2016): DCGAN's G; the joint D(x, z) = DCGAN's D trunk whose last
+# 7x7 conv gives H features of x, FC H - LeakyReLU - FC H on z, then LeakyReLU - FC H - LeakyReLU - FC 1 on both
+# (the encoder's layers: tests/test_bigan.py)
+BIGAN_JOINT = [lin(Z, H), L2, lin(H, H), L2, lin(2 * H, H), L2, lin(H, 1)]
+BIGAN_D28 = DCGAN_D28[:-1] + [conv(2 * W, H, 7, 1, 0)] + BIGAN_JOINT
+BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
 
 
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
@@ -698,9 +708,11 @@ SEMISUP_D28 = [conv(1, W, 4, 2, 1), L2, conv(W, 2 * W, 4, 2, 1), L2, conv(2 * W,
     ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
     ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
     ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
+    ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),
+    ("bigan", POINTS, [], MLP_G_POINTS, BIGAN_D_POINTS),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
-        "infogan-28", "semisupervised-gan-28"])
+        "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -732,7 +744,7 @@ def test_norm_layers_of_the_image_discriminators():
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
-         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100}
+         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100, "bigan": 50}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
 CODES = {"infogan": 2}
@@ -913,6 +925,9 @@ PRESETS = {
                            (ADAM, 2e-4, (0.5, 0.999), "constant"), 100, 6000,
                            {"arch": "dcgan", "z_dim": 100, "g_width": 32, "d_width": 32, "d_norm": "none",
                             "d_input_noise": 0.3, "d_noise": 0.0, "unsup_weight": 1.0}),
+    "bigan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+              128, 6000, {"arch": "auto", "encoder": "deterministic", "prior": "normal", "z_dim": 50, "g_width": 32,
+                          "d_width": 32, "e_width": 0, "hidden": 256, "d_dropout": 0.0}),
 }
 # The 2-D rows (by_data.points of every preset but dcgan's): the same objective, n_critic 1, a shared
 # optimiser setting and MLP nets 3 x 128 with z in R^2, batch 512, 8,000 steps; plus each GAN's own
@@ -926,6 +941,7 @@ POINTS_OWN = {
     "sngan": {"model": {"d_sn": True, "d_slope": 0.1}},
     "ebgan": {"model": {"code_dim": 8, "margin": 0.05, "pt_weight": 0.1}},
     "began": {"model": {"code_dim": 8, "gamma": 0.9, "lambda_k": 1.0, "k_init": 0.0}},
+    "bigan": {"model": {"e_depth": 3, "encoder": "deterministic"}},
 }
 DEFAULT_DATA = {name: "ring8" if name == "gan" else "mnist" for name in PRESETS}  # `gankit train NAME`
 

@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="conditional runs: every sample of class K (default: all classes in turn)")
     s.add_argument("--code", default=None, metavar="c=K",
                    help="InfoGAN runs: fix the categorical code to K (default: all values in turn)")
+    s.add_argument("--recon", action="store_true",
+                   help="runs with an encoder (bigan): a .png of --n test images (chosen by --seed) in rows of 8, "
+                   "each row above its reconstructions G(E(x)) (default --out RUN_DIR/recon-seedS.png)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")
 
@@ -203,6 +206,15 @@ def cmd_sample(a) -> None:
     if a.class_ is not None and a.code is not None:
         raise GankitError("give --class (conditional runs) or --code (InfoGAN runs), not both")
     code = _parse_code(a.code) if a.code is not None else None
+    if a.recon:
+        if a.class_ is not None or code is not None:
+            raise GankitError("--recon reconstructs real images; it takes no --class or --code")
+        if a.out and Path(a.out).suffix != ".png":
+            raise GankitError(f"--recon writes a picture; --out '{a.out}' must end in .png")
+        run = load_run(a.run_dir, device=a.device)
+        path = run.save_reconstructions(a.out, n=a.n, seed=a.seed, overwrite=a.overwrite)
+        print(f"wrote {a.n} test images and their reconstructions to {path}")
+        return
     run = load_run(a.run_dir, device=a.device)
     label = None
     if a.class_ is not None:

@@ -49,6 +49,9 @@ class GAN(nn.Module):
     #: True when the GAN trains a classifier of real images (:meth:`classify`; the semi-supervised GAN's D):
     #: evaluation then adds its error on the real test split (``classifier_error``)
     classifies = False
+    #: True when the GAN learns an encoder of real images (:meth:`encode`; BiGAN / ALI's E): evaluation then adds
+    #: the linear-probe and 1-NN test accuracy of its features and the reconstruction error of G(E(x))
+    encodes = False
 
     def __init__(self, cfg: Config, info):
         super().__init__()
@@ -163,6 +166,10 @@ class GAN(nn.Module):
     def classify(self, x: Tensor, chunk: int = 1000) -> Tensor:
         """Class logits ``(N, K)`` of real images ``x`` from the GAN's classifier (only when ``classifies``)."""
         raise NotImplementedError(f"GAN '{self.cfg.gan}' has no classifier of real images")
+
+    def encode(self, x: Tensor, chunk: int = 1000) -> Tensor:
+        """Latent features ``(N, d)`` of real images ``x`` from the GAN's encoder (only when ``encodes``)."""
+        raise NotImplementedError(f"GAN '{self.cfg.gan}' has no encoder of real images")
 
     # ------------------------------------------------------------ pictures
     def d_score(self, x: Tensor) -> Tensor:

@@ -74,8 +74,11 @@ class Context:
     images: Optional[torch.Tensor] = None
     targets: Optional[torch.Tensor] = None
     classifier: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # the GAN's own classifier (images -> logits)
+    encoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # the GAN's encoder (images -> latent features)
+    decoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # its generator (latent codes -> images)
     _stats: Optional[Tuple[torch.Tensor, torch.Tensor]] = field(default=None, repr=False)
     _prdc: Optional[dict] = field(default=None, repr=False)
+    _encoded: Optional[dict] = field(default=None, repr=False)
 
     def prdc(self) -> dict:
         """Precision, recall, density, coverage from one set of k-NN radii (shared by two metrics)."""
@@ -86,6 +89,36 @@ class Context:
             self._prdc = prdc(self.ref.features, self.features, k_pr=k_pr, k_dc=k_dc,
                               real_sq_radii=self.ref.radii(max(k_pr, k_dc)))
         return self._prdc
+
+    def real_split(self, split: str, size: Optional[int] = None):
+        """``(x, y)``: the images (CPU) and labels of ``split`` of the scored dataset, at the shape of the scored
+        images (the first ``size`` of them when given)."""
+        from ..data import load_dataset
+
+        o = self.options
+        channels, res = o["shape"][0], o["shape"][-1]
+        x, y, _ = load_dataset(o["dataset"], root=o["root"], split=split, resolution=res, channels=channels, size=size)
+        return x, y
+
+    def encoded(self) -> Optional[dict]:
+        """The encoder's features of the first ``probe_size`` training images and of every image of the scored
+        split, with their labels (one batched pass each, shared by linear_probe and nn_accuracy). None when the
+        data has no labels and the metrics were not asked for by name (they are then left out of the defaults)."""
+        if self._encoded is None:
+            o = self.options
+            x_tr, y_tr = self.real_split("train", o["probe_size"])
+            x_te, y_te = self.real_split(o["split"])
+            if y_tr is None or y_te is None:
+                if not o["explicit"]:
+                    return None
+                raise GankitError(f"linear_probe and nn_accuracy need the labels of '{o['dataset']}', which has none")
+            bs = o["batch_size"]
+
+            def encode(x):
+                return torch.cat([self.encoder(x[i:i + bs]).float() for i in range(0, len(x), bs)])
+
+            self._encoded = {"train_f": encode(x_tr), "train_y": y_tr, "test_f": encode(x_te), "test_y": y_te}
+        return self._encoded
 
     def stats(self):
         if self._stats is None:
@@ -200,6 +233,42 @@ def _classifier_error(ctx: Context) -> dict:
     return {"classifier_error": wrong / max(len(y), 1), "classifier_errors": wrong, "classifier_images": len(y)}
 
 
+@_register("linear_probe", "test accuracy of a logistic regression on the GAN's encoder features E(x) (BiGAN / ALI), "
+                            "fitted on the first 10,000 training images (standardised, 100 L-BFGS iterations from 0)",
+           ("encoder",))
+def _linear_probe(ctx: Context) -> dict:
+    from .representation import linear_probe_accuracy
+
+    e = ctx.encoded()
+    if e is None:
+        return {}
+    k = int(torch.cat([e["train_y"], e["test_y"]]).max()) + 1
+    return {"linear_probe_accuracy": linear_probe_accuracy(e["train_f"], e["train_y"], e["test_f"], e["test_y"], k),
+            "probe_train_images": len(e["train_y"]), "probe_test_images": len(e["test_y"])}
+
+
+@_register("nn_accuracy", "1-nearest-neighbour test accuracy of the GAN's encoder features E(x) (Euclidean) against "
+                           "those of the first 10,000 training images (BiGAN, Donahue et al. 2016, Table 1)", ("encoder",))
+def _nn_accuracy(ctx: Context) -> dict:
+    from .representation import nearest_neighbour_accuracy
+
+    e = ctx.encoded()
+    if e is None:
+        return {}
+    return {"nn_accuracy": nearest_neighbour_accuracy(e["train_f"], e["train_y"], e["test_f"], e["test_y"]),
+            "probe_train_images": len(e["train_y"]), "probe_test_images": len(e["test_y"])}
+
+
+@_register("recon_error", "mean |x - G(E(x))| over every pixel (in [-1, 1]) of every image of the real split, "
+                           "through the GAN's encoder and generator (BiGAN / ALI)", ("encoder", "decoder"))
+def _recon_error(ctx: Context) -> dict:
+    from .representation import reconstruction_error
+
+    x, _ = ctx.real_split(ctx.options["split"])
+    err = reconstruction_error(x, lambda xb: ctx.decoder(ctx.encoder(xb)), chunk=ctx.options["batch_size"])
+    return {"recon_error": err, "recon_images": len(x)}
+
+
 @_register("stacked_mnist", "stacked MNIST: modes of 1,000 covered and KL to uniform, MNIST classifier per channel "
                             "(VEEGAN / PacGAN protocol)", ("stacked",))
 def _stacked(ctx: Context) -> dict:
@@ -301,7 +370,11 @@ def _check_dataset(dataset) -> None:
         DATASETS.get(dataset)
 
 
-def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset, codes=None, classifier=None) -> list:
+ENCODER_METRICS = ("linear_probe", "nn_accuracy", "recon_error")
+
+
+def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset, codes=None, classifier=None,
+                     encoder=None, decoder=None) -> list:
     if metrics is None:
         names = list(DEFAULT_METRICS)
         if dataset == "stacked-mnist":
@@ -312,6 +385,8 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset,
             names.append("code_accuracy")
         if classifier is not None:
             names.append("classifier_error")
+        if encoder is not None:
+            names += [n for n in ENCODER_METRICS if decoder is not None or n != "recon_error"]
         if targets is not None:
             names += ["psnr", "ssim"]
     else:
@@ -333,6 +408,12 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset,
                               f"(e.g. semisupervised-gan)")
         if "classifier" in m.needs and dataset is None:
             raise GankitError(f"metric '{n}' needs the real dataset whose split the classifier is scored on")
+        if "encoder" in m.needs and encoder is None:
+            raise GankitError(f"metric '{n}' needs a run whose GAN learns an encoder of real images (e.g. bigan)")
+        if "decoder" in m.needs and decoder is None:
+            raise GankitError(f"metric '{n}' needs the generator that decodes the encoder's codes")
+        if "encoder" in m.needs and dataset is None:
+            raise GankitError(f"metric '{n}' needs the real dataset whose images are encoded")
         if "targets" in m.needs and targets is None:
             raise GankitError(f"metric '{n}' needs paired target images")
         if "stacked" in m.needs and dataset != "stacked-mnist":
@@ -346,6 +427,8 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
                  labels: Optional[torch.Tensor] = None, targets: Optional[torch.Tensor] = None,
                  codes: Optional[torch.Tensor] = None, num_codes: int = 0,
                  classifier: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                 encoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                 decoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, probe_size: int = 10000,
                  seed: int = 0, device="cpu", batch_size: int = 500, root=None, cache: bool = True,
                  inception_weights: Optional[str] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  k_pr: int = 3, k_dc: int = 5, is_splits: int = 10, extractor: Optional[Extractor] = None,
@@ -366,6 +449,11 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
         classifier: the GAN's own classifier of real images, ``images -> (N, K) logits`` (the semi-supervised
             GAN's D); adds classifier_error: its error on every image of ``split``, loaded at the shape of
             ``fake``.
+        encoder, decoder: the GAN's encoder of real images, ``images -> (N, d)`` features, and its generator,
+            ``codes -> images`` (BiGAN / ALI); add linear_probe and nn_accuracy (a logistic regression and a 1-NN
+            classifier on the features of the first ``probe_size`` training images, scored on every image of
+            ``split``, which must be ``test``) and, with ``decoder``, recon_error (mean |x - decoder(encoder(x))|
+            over ``split``).
         seed: seeds the KID subsets (and is recorded).
     Returns: ``{metric: value, ..., "protocol": {...}}``.
     """
@@ -374,7 +462,13 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     if not isinstance(fake, torch.Tensor) or fake.dim() not in (2, 4):
         raise GankitError("fake must be a tensor of images (N, C, H, W)")
     _check_dataset(dataset)
-    chosen = _resolve_metrics(metrics, labels, targets, dataset, codes, classifier)
+    chosen = _resolve_metrics(metrics, labels, targets, dataset, codes, classifier, encoder, decoder)
+    probing = [m.name for m in chosen if m.name in ("linear_probe", "nn_accuracy")]
+    if probing and split != "test":
+        raise GankitError(f"{', '.join(probing)} fit on the train split and score the test split; use split test "
+                          f"(--split test), or leave them out with --metrics")
+    if probing and (isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1):
+        raise GankitError(f"probe_size must be a positive integer, got {probe_size!r}")
     extractor = extractor or get_extractor(features, dataset, device, inception_weights)
     if labels is not None and len(labels) != len(fake):
         raise GankitError(f"{len(labels)} labels for {len(fake)} images")
@@ -391,9 +485,10 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     prefix = "c" if extractor.name.startswith("classifier") else ""
     options = dict(seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr, k_dc=k_dc,
                    is_splits=is_splits, dataset=dataset, split=split, root=root, batch_size=batch_size,
-                   shape=tuple(fake.shape[1:]))
+                   shape=tuple(fake.shape[1:]), probe_size=probe_size, explicit=metrics is not None)
     ctx = Context(feats, logits, reference, prefix, options, labels=labels, codes=codes, num_codes=num_codes,
-                  images=fake if targets is not None else None, targets=targets, classifier=classifier)
+                  images=fake if targets is not None else None, targets=targets, classifier=classifier,
+                  encoder=encoder, decoder=decoder)
     result: Dict[str, object] = {}
     for m in chosen:
         result.update(m.fn(ctx))
@@ -407,6 +502,8 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
         "fake_source": source,
         "metrics": [m.name for m in chosen],
         **({"classifier": {"split": split, "images": "all"}} if any(m.name == "classifier_error" for m in chosen) else {}),
+        **({"encoder": _encoder_protocol(chosen, split, probe_size)}
+           if any(m.name in ENCODER_METRICS for m in chosen) else {}),
         "options": {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "kid_kernel": "(x.y/d + 1)^3",
                     "k_precision_recall": k_pr, "k_density_coverage": k_dc, "is_splits": is_splits},
         "seed": seed,
@@ -415,6 +512,24 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
         "protocol_version": PROTOCOL_VERSION,
     }
     return result
+
+
+def _encoder_protocol(chosen, split: str, probe_size: int) -> dict:
+    """How the encoder metrics were measured (the protocol record of score_images)."""
+    from .representation import PROBE_L2, PROBE_STEPS
+
+    names = {m.name for m in chosen}
+    out: dict = {"features": "posterior mean of E(x), eval mode", "scored": f"{split} (all images)"}
+    if names & {"linear_probe", "nn_accuracy"}:
+        out["fitted_on"] = f"train[:{probe_size}]"
+    if "linear_probe" in names:
+        out["linear_probe"] = (f"multinomial logistic regression on standardised features, zero init, full-batch L-BFGS "
+                               f"{PROBE_STEPS} iterations (strong Wolfe), L2 {PROBE_L2:g}")
+    if "nn_accuracy" in names:
+        out["nn_accuracy"] = "1-nearest neighbour, Euclidean distance"
+    if "recon_error" in names:
+        out["recon_error"] = "mean |x - G(E(x))| over pixels in [-1, 1]; G the sampling generator (EMA if any)"
+    return out
 
 
 def real_ceilings(dataset: str, *, features: str = "auto", num_real: int = 10000, device="cpu", root=None,

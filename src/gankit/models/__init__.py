@@ -18,3 +18,9 @@ MODELS.add("conv-ae", ConvAutoEncoder)
 MODELS.add("conv-decoder", ConvDecoder)
 MODELS.add("mlp-ae", MLPAutoEncoder)
 MODELS.add("mlp-decoder", MLPDecoder)
+
+from .encoder import (JointDiscriminator, LatentEncoder, image_encoder, joint_discriminator,  # noqa: E402,F401
+                      mlp_encoder, reparametrise)
+
+MODELS.add("latent-encoder", LatentEncoder)
+MODELS.add("joint-d", JointDiscriminator)

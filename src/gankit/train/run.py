@@ -39,7 +39,9 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     coded = scored and getattr(gan, "code_labels", False)  # InfoGAN: its categorical code, matched to classes
     labelled = scored and not coded
     classifies = getattr(gan, "classifies", False) and info.kind == "images"  # e.g. the semi-supervised GAN's D
-    check_metrics(info, metrics, dataset=info.name, labels=labelled, codes=coded, classifier=classifies)
+    encodes = getattr(gan, "encodes", False) and info.kind == "images"  # e.g. BiGAN / ALI's E
+    check_metrics(info, metrics, dataset=info.name, labels=labelled, codes=coded, classifier=classifies,
+                  encoder=encodes)
     if info.kind == "points":
         from ..metrics import toy_mode_metrics
 
@@ -58,6 +60,9 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
         kw.setdefault("num_codes", gan.num_classes)
     if classifies:
         kw.setdefault("classifier", gan.classify)  # classifier_error on the real test split joins them
+    if encodes:  # linear_probe, nn_accuracy and recon_error of E's features on the real test split join them
+        kw.setdefault("encoder", gan.encode)
+        kw.setdefault("decoder", gan.generate_from)
     return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
                         seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
                         source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
@@ -76,10 +81,11 @@ def _scores_classes(info, features: str, extractor=None) -> bool:
 
 
 def check_metrics(info, metrics, dataset=None, labels: bool = False, codes: bool = False,
-                  classifier: bool = False) -> None:
+                  classifier: bool = False, encoder: bool = False) -> None:
     """Refuse unknown or inapplicable ``metrics`` names before any work (2-D data: ``toy_modes`` only;
     ``labels``: the samples will come with the labels they were generated for; ``codes``: with the
-    categorical latent code they were generated with; ``classifier``: the GAN has a classifier of real images)."""
+    categorical latent code they were generated with; ``classifier``: the GAN has a classifier of real images;
+    ``encoder``: the GAN has an encoder of real images and a generator decoding its codes)."""
     if metrics is None:
         return
     names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if str(m).strip()]
@@ -96,7 +102,7 @@ def check_metrics(info, metrics, dataset=None, labels: bool = False, codes: bool
     from ..metrics.suite import _resolve_metrics
 
     _resolve_metrics(names, True if labels else None, None, dataset, True if codes else None,
-                     True if classifier else None)
+                     True if classifier else None, True if encoder else None, True if encoder else None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -227,6 +233,33 @@ class Run:
             save_scatter(x, path, modes=self.info.modes, sigma=self.info.sigma, title=f"{self.config.gan} samples")
         else:  # a column per class / code value when all are drawn in turn
             save_image_grid(x, path, nrow=None if (y is None or label is not None) else self.gan.num_classes)
+        return path
+
+    def save_reconstructions(self, path=None, n: int = 32, seed: int = 0, overwrite: bool = False,
+                             per_row: int = 8) -> Path:
+        """A ``.png`` of ``n`` real images of the run's test split (chosen with ``seed``) in rows of ``per_row``,
+        each row above the row of their reconstructions G(E(x)); only for runs whose GAN has an encoder
+        (bigan). Default ``path``: ``RUN/recon-seed<seed>.png``; an existing file is kept unless ``overwrite``."""
+        from ..viz import save_image_grid
+
+        check_seed(seed, "seed")
+        if not getattr(self.gan, "encodes", False):
+            raise GankitError(f"reconstructions need a run whose GAN has an encoder (bigan); this is a "
+                              f"{self.config.gan} run")
+        if self.info.kind != "images":
+            raise GankitError("reconstruction pictures are for image runs; this run is on 2-D points")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 2048:
+            raise GankitError(f"n must be an integer from 1 to 2048 (real images, each shown with its "
+                              f"reconstruction), got {n!r}")
+        path = Path(path) if path is not None else self.dir / f"recon-seed{seed}.png"
+        if path.suffix != ".png":
+            raise GankitError(f"output '{path}' must end in .png (a reconstruction picture)")
+        if path.is_dir():
+            raise GankitError(f"output '{path}' is a directory; give a file name ending in .png")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise GankitError(f"'{path}' already exists; choose another file or pass overwrite=True")
+        images, nrow = self.gan.reconstruction_grid(self.gan.real_images(n, seed), per_row)
+        save_image_grid(images, path, nrow=nrow)
         return path
 
     def save_pictures(self, directory=None, seed: int = 0, overwrite: bool = False) -> list:
