@@ -25,8 +25,12 @@ def mnist_root():
 
 @pytest.fixture(autouse=True)
 def _few_threads():
+    """Two torch threads, and torch's deterministic mode put back as it was: a test that builds a
+    Trainer with train.deterministic=true and never finishes it must not leave the mode on for the next."""
     torch.set_num_threads(2)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     yield
+    torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture

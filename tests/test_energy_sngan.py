@@ -195,3 +195,15 @@ def test_energy_gans_check_their_objective_and_arch():
     assert resolve("began").optim["d"].lr == 1e-4 and resolve("ebgan").model["pt_weight"] == 0.1
 
 
+
+@pytest.mark.parametrize("norm, count", [("none", 0), ("batch", 2)])
+def test_began_g_norm_puts_batch_norm_in_g_only(norm, count):
+    """model.g_norm=batch adds batch norm to the hidden layers of BEGAN's decoder-shaped G (at 28x28:
+    after the linear layer and after the one hidden deconvolution); D's auto-encoder keeps none."""
+    from gankit.data import DataInfo
+    cfg = resolve("began", ["model.g_width=4", "model.d_width=4", f"model.g_norm={norm}"])
+    gan = GANS.get("began")(cfg, DataInfo("mnist", "images", (1, 28, 28), 10))
+    bns = lambda net: sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # noqa: E731
+    assert (bns(gan.G), bns(gan.D)) == (count, 0)
+    with pytest.raises(ConfigError, match="g_norm"):
+        resolve("began", ["model.g_norm=layer"])

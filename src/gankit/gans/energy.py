@@ -126,14 +126,17 @@ class BEGANParams:
     hidden: int = field(default=256, metadata=_rng(1))
     g_depth: int = field(default=3, metadata=_rng(1))
     d_depth: int = field(default=3, metadata=_rng(1))
-    gamma: float = field(default=0.5, metadata=_rng(0.0, 1.0, lo_open=True))     # diversity ratio, 0.3-0.7 typical
+    gamma: float = field(default=0.5, metadata=_rng(0.0, 1.0, lo_open=True))     # diversity ratio (paper: 0.3-0.7)
     lambda_k: float = field(default=0.001, metadata=_rng(0.0))                   # proportional gain for k_t
     k_init: float = field(default=0.0, metadata=_rng(0.0, 1.0))                  # k_0
+    g_norm: Literal["none", "batch"] = "none"   # normalisation in G's hidden layers (the paper: none)
 
 
 class BEGAN(EnergyGAN):
     """Berthelot et al. 2017 (arXiv 1703.10717): auto-encoder D with L1 loss, equilibrium control
-    k_t (gamma 0.5, lambda_k 0.001), convergence measure M; ELU, no batch norm, z ~ U[-1, 1]."""
+    k_t (the paper's gamma 0.5, lambda_k 0.001; the image preset uses 1.0 and 0.05, see
+    configs/began.yaml), convergence measure M; ELU, no batch norm (``model.g_norm=batch`` adds it to G),
+    z ~ U[-1, 1]."""
 
     Params = BEGANParams
     default_objective = "began"
@@ -150,7 +153,7 @@ class BEGAN(EnergyGAN):
         if arch == "mlp":
             G = MLPDecoder(p.z_dim, info.shape, p.hidden, p.g_depth, LayerFactory(), act=elu, tanh=images)
         else:
-            G = ConvDecoder(p.z_dim, info.shape, p.g_width, LayerFactory(), act=elu, tanh=True)
+            G = ConvDecoder(p.z_dim, info.shape, p.g_width, LayerFactory(norm=p.g_norm), act=elu, tanh=True)
         return G, Energy(self.autoencoder(info, arch, LayerFactory(), act=elu), "l1")
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
