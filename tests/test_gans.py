@@ -46,7 +46,7 @@ def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, e
     before = {k: v.clone() for k, v in tr.gan.state_dict().items()}
     tr.train_step()
     after = tr.gan.state_dict()
-    for net in ("G.", "D."):
+    for net in ("G.", "D.") + (("C.",) if hasattr(tr.gan, "C") else ()):  # Triple-GAN's classifier too
         changed = [k for k in before if k.startswith(net) and not torch.equal(before[k], after[k])]
         assert changed, f"{net} did not change"
     logs = tr.meter.pop_means()
@@ -102,6 +102,7 @@ def test_energy_objectives_need_an_autoencoder_discriminator():
     ("lsgan", ["lsgan", "lsgan-chi2"], ["wgan", "rlsgan"]),
     ("fgan", ["fgan-kl", "fgan-js"], ["wgan", "nonsaturating"]),
     ("bigan", ["nonsaturating", "minimax"], ["lsgan", "wgan", "hinge", "rsgan"]),
+    ("triplegan", ["nonsaturating", "minimax"], ["lsgan", "wgan", "hinge", "rsgan"]),
 ])
 def test_named_gans_accept_exactly_their_objectives(gan, good, bad):
     """rgan is the relativistic family only (its old prefix check 'r' let the average ones in)."""

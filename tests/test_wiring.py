@@ -46,11 +46,11 @@ BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", 
         "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
 ENERGY = ("ebgan", "began")
 # for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels, InfoGAN
-# (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN (a classifier of labelled images)
-IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan")
+# (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images)
+IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan")
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
 # (data.size=64 has at least 4 images of each digit)
-FEW_LABELS = {"semisupervised-gan": ["data.labels=20"]}
+FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labels=20"]}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch thread (tests/conftest.py)
@@ -448,12 +448,14 @@ def build(name, info, *extra):
     ("semisupervised-gan", MNIST, "dcgan", "dcgan"),  # the K-logit head too
     ("bigan", MNIST, "dcgan", "dcgan"),     # the encoder too (and D's z path and joint MLP)
     ("bigan", POINTS, "torch", "torch"),
+    ("triplegan", MNIST, "dcgan", "dcgan"),  # the classifier C too
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
         "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
-        "bigan-points"])
+        "bigan-points", "triplegan-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
-    nets = ((gan.G, g_init, "G"), (gan.D, d_init, "D")) + (((gan.E, d_init, "E"),) if hasattr(gan, "E") else ())
+    nets = ((gan.G, g_init, "G"), (gan.D, d_init, "D")) + (((gan.E, d_init, "E"),) if hasattr(gan, "E") else ()) \
+        + (((gan.C, d_init, "C"),) if hasattr(gan, "C") else ())
     for net, kind, what in nets:
         (check_dcgan_init if kind == "dcgan" else check_torch_default_init)(net, f"{name} {what}")
 
@@ -710,9 +712,10 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
     ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),
     ("bigan", POINTS, [], MLP_G_POINTS, BIGAN_D_POINTS),
+    ("triplegan", MNIST, [], CGAN_G28, CGAN_D28),  # CGAN's G and D (the classifier C: tests/test_triplegan.py)
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
-        "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points"])
+        "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -744,7 +747,8 @@ def test_norm_layers_of_the_image_discriminators():
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
-         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100, "bigan": 50}
+         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
+         "triplegan": 100}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
 CODES = {"infogan": 2}
@@ -928,7 +932,23 @@ PRESETS = {
     "bigan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
               128, 6000, {"arch": "auto", "encoder": "deterministic", "prior": "normal", "z_dim": 50, "g_width": 32,
                           "d_width": 32, "e_width": 0, "hidden": 256, "d_dropout": 0.0}),
+    "triplegan": ("nonsaturating", {}, 1, (ADAM, 3e-4, (0.5, 0.999), "constant"), (ADAM, 3e-4, (0.5, 0.999), "constant"),
+                  100, 6000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "c_width": 32,
+                              "g_cond": "concat", "d_cond": "concat", "c_norm": "none", "alpha": 0.5, "pseudo": "sample",
+                              "alpha_p": 0.1, "alpha_p_start": 2000}),
 }
+# GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
+OWN_GROUPS = {"triplegan": {"c": (ADAM, 3e-4, (0.5, 0.999), "constant")}}
+
+
+def phases_of(name, n_critic):
+    """The (group, repeat) of each phase of a named GAN, in order."""
+    return [("d", n_critic)] + [(g, 1) for g in OWN_GROUPS.get(name, {})] + [("g", 1)]
+
+
+def optimisers_of(name, og, od):
+    """(group, optimiser row) for every optimiser group of a named GAN."""
+    return [("g", og), ("d", od)] + list(OWN_GROUPS.get(name, {}).items())
 # The 2-D rows (by_data.points of every preset but dcgan's): the same objective, n_critic 1, a shared
 # optimiser setting and MLP nets 3 x 128 with z in R^2, batch 512, 8,000 steps; plus each GAN's own
 # departures (POINTS_OWN: penalties, optimiser, model keys).
@@ -974,7 +994,8 @@ def test_preset_settings(name, kind):
     assert (cfg.train.n_critic, cfg.batch_size, cfg.steps) == (n_critic, batch, steps)
     assert {k: cfg.model[k] for k in model} == model
     classes = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
-    for g, (oname, lr, betas, schedule) in (("g", og), ("d", od)):
+    assert set(cfg.optim) == {g for g, _ in optimisers_of(name, og, od)}
+    for g, (oname, lr, betas, schedule) in optimisers_of(name, og, od):
         o = cfg.optim[g]
         assert (o.name, o.lr, o.schedule) == (oname, lr, schedule), g
         if betas is not None:
@@ -991,7 +1012,7 @@ def test_preset_settings(name, kind):
                          MNIST if kind == "images" else POINTS)
     assert gan.objective.name == objective
     assert {n: w for n, _, w in gan.penalties} == penalties
-    assert [(p.group, p.repeat) for p in gan.phases()] == [("d", n_critic), ("g", 1)]
+    assert [(p.group, p.repeat) for p in gan.phases()] == phases_of(name, n_critic)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -1010,10 +1031,11 @@ def test_presets_reach_the_gan_and_the_optimisers(tmp_path, request, name):
     gan = tr.gan
     assert gan.objective.name == objective
     assert {n: w for n, _, w in gan.penalties} == penalties
-    assert [(p.group, p.repeat) for p in tr.phases] == [("d", n_critic), ("g", 1)]
+    assert [(p.group, p.repeat) for p in tr.phases] == phases_of(name, n_critic)
     assert gan.z_dim == (Z_DIM[name] if kind == "images" else Z_DIM_POINTS)
     classes = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
-    for g, (oname, lr, betas, schedule) in (("g", og), ("d", od)):
+    assert set(tr.optims) == {g for g, _ in optimisers_of(name, og, od)}
+    for g, (oname, lr, betas, schedule) in optimisers_of(name, og, od):
         opt = tr.optims[g]
         assert type(opt) is classes[oname], g
         assert len(opt.param_groups) == 1

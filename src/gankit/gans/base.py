@@ -46,8 +46,8 @@ class GAN(nn.Module):
     #: True when the GAN trains on few labels (``data.labels=N``): its steps then receive batches whose
     #: unknown labels are ``gankit.data.UNLABELLED`` (see gankit.data.fewlabels); the other GANs refuse it
     few_labels = False
-    #: True when the GAN trains a classifier of real images (:meth:`classify`; the semi-supervised GAN's D):
-    #: evaluation then adds its error on the real test split (``classifier_error``)
+    #: True when the GAN trains a classifier of real images (:meth:`classify`; the semi-supervised GAN's D,
+    #: Triple-GAN's C): evaluation then adds its error on the real test split (``classifier_error``)
     classifies = False
     #: True when the GAN learns an encoder of real images (:meth:`encode`; BiGAN / ALI's E): evaluation then adds
     #: the linear-probe and 1-NN test accuracy of its features and the reconstruction error of G(E(x))

@@ -217,8 +217,9 @@ def _code_accuracy(ctx: Context) -> dict:
     return {"code_accuracy": r["accuracy"], "code_matching": r["matching"]}
 
 
-@_register("classifier_error", "error of the GAN's own classifier of real images (the semi-supervised GAN's D: argmax "
-                                "over the K classes) on every image of the real split (test unless --split)", ("classifier",))
+@_register("classifier_error", "error of the GAN's own classifier of real images (the semi-supervised GAN's D, "
+                                "Triple-GAN's C: argmax over the K classes) on every image of the real split (test "
+                                "unless --split)", ("classifier",))
 def _classifier_error(ctx: Context) -> dict:
     from ..data import load_dataset
 
@@ -405,7 +406,7 @@ def _resolve_metrics(metrics: Optional[Sequence[str]], labels, targets, dataset,
             raise GankitError(f"metric '{n}' needs the categorical latent code of each image (an InfoGAN run)")
         if "classifier" in m.needs and classifier is None:
             raise GankitError(f"metric '{n}' needs a run whose GAN trains a classifier of real images "
-                              f"(e.g. semisupervised-gan)")
+                              f"(e.g. semisupervised-gan, triplegan)")
         if "classifier" in m.needs and dataset is None:
             raise GankitError(f"metric '{n}' needs the real dataset whose split the classifier is scored on")
         if "encoder" in m.needs and encoder is None:
