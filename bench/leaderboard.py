@@ -47,7 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = [("cfid", "cFID ↓", 1.0, 2), ("ckid", "cKID ↓", 1.0, 4), ("cis", "cIS ↑", 1.0, 2),
            ("precision", "precision ↑", 1.0, 3), ("recall", "recall ↑", 1.0, 3),
            ("density", "density", 1.0, 3), ("coverage", "coverage ↑", 1.0, 3),
-           ("class_accuracy", "class acc. ↑", 1.0, 3)]
+           ("class_accuracy", "class acc. ↑", 1.0, 3), ("code_accuracy", "code acc. ↑", 1.0, 3),
+           ("classifier_error", "D's test error ↓", 1.0, 4), ("linear_probe_accuracy", "E probe acc. ↑", 1.0, 3),
+           ("nn_accuracy", "E 1-NN acc. ↑", 1.0, 3)]
 
 
 def image_gans() -> list:

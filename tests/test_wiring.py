@@ -886,8 +886,8 @@ ADAM = "adam"
 PRESETS = {
     "gan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
             64, 3000, {"z_dim": 100, "hidden": 256, "g_depth": 3, "d_depth": 3}),
-    "dcgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
-              64, 10000, {"z_dim": 100, "g_width": 16, "d_width": 16}),
+    "dcgan": ("nonsaturating", {}, 1, (ADAM, 5e-4, (0.5, 0.999), "constant"), (ADAM, 5e-4, (0.5, 0.999), "constant"),
+              64, 12000, {"z_dim": 100, "g_width": 16, "d_width": 16}),
     "wgan": ("wgan", {}, 5, ("rmsprop", 5e-5, None, "constant"), ("rmsprop", 5e-5, None, "constant"),
              64, 3000, {"d_clip": 0.01}),
     "wgan-gp": ("wgan", {"gp": 10.0}, 5, (ADAM, 1e-4, (0.0, 0.9), "constant"), (ADAM, 1e-4, (0.0, 0.9), "constant"),
