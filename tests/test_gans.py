@@ -103,6 +103,7 @@ def test_energy_objectives_need_an_autoencoder_discriminator():
     ("fgan", ["fgan-kl", "fgan-js"], ["wgan", "nonsaturating"]),
     ("bigan", ["nonsaturating", "minimax"], ["lsgan", "wgan", "hinge", "rsgan"]),
     ("triplegan", ["nonsaturating", "minimax"], ["lsgan", "wgan", "hinge", "rsgan"]),
+    ("vaegan", ["nonsaturating", "minimax"], ["lsgan", "wgan", "hinge", "rsgan"]),
 ])
 def test_named_gans_accept_exactly_their_objectives(gan, good, bad):
     """rgan is the relativistic family only (its old prefix check 'r' let the average ones in)."""

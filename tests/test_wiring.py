@@ -46,8 +46,9 @@ BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", 
         "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
 ENERGY = ("ebgan", "began")
 # for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels, InfoGAN
-# (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images)
-IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan")
+# (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
+# VAE/GAN (its reconstruction losses and pictures are on images)
+IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan")
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
 # (data.size=64 has at least 4 images of each digit)
 FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labels=20"]}
@@ -449,9 +450,10 @@ def build(name, info, *extra):
     ("bigan", MNIST, "dcgan", "dcgan"),     # the encoder too (and D's z path and joint MLP)
     ("bigan", POINTS, "torch", "torch"),
     ("triplegan", MNIST, "dcgan", "dcgan"),  # the classifier C too
+    ("vaegan", MNIST, "dcgan", "dcgan"),    # the encoder too
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
         "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
-        "bigan-points", "triplegan-28"])
+        "bigan-points", "triplegan-28", "vaegan-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     nets = ((gan.G, g_init, "G"), (gan.D, d_init, "D")) + (((gan.E, d_init, "E"),) if hasattr(gan, "E") else ()) \
@@ -713,9 +715,10 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),
     ("bigan", POINTS, [], MLP_G_POINTS, BIGAN_D_POINTS),
     ("triplegan", MNIST, [], CGAN_G28, CGAN_D28),  # CGAN's G and D (the classifier C: tests/test_triplegan.py)
+    ("vaegan", MNIST, [], DCGAN_G28, DCGAN_D28),   # DCGAN's G and D (the encoder: the ALI one, tests/test_bigan.py)
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
-        "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28"])
+        "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28", "vaegan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -748,7 +751,7 @@ def test_norm_layers_of_the_image_discriminators():
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
-         "triplegan": 100}
+         "triplegan": 100, "vaegan": 32}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
 CODES = {"infogan": 2}
@@ -936,9 +939,14 @@ PRESETS = {
                   100, 6000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "c_width": 32,
                               "g_cond": "concat", "d_cond": "concat", "c_norm": "none", "alpha": 0.5, "pseudo": "sample",
                               "alpha_p": 0.1, "alpha_p_start": 2000}),
+    "vaegan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+               64, 6000, {"arch": "dcgan", "z_dim": 32, "g_width": 32, "d_width": 32, "e_width": 0, "gamma": 1e-3,
+                          "gan_weight": 1.0, "pixel_sigma": 0.3}),
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
-OWN_GROUPS = {"triplegan": {"c": (ADAM, 3e-4, (0.5, 0.999), "constant")}}
+# and VAE/GAN's encoder E (group e, updated after D, before G)
+OWN_GROUPS = {"triplegan": {"c": (ADAM, 3e-4, (0.5, 0.999), "constant")},
+              "vaegan": {"e": (ADAM, 2e-4, (0.5, 0.999), "constant")}}
 
 
 def phases_of(name, n_critic):

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--code", default=None, metavar="c=K",
                    help="InfoGAN runs: fix the categorical code to K (default: all values in turn)")
     s.add_argument("--recon", action="store_true",
-                   help="runs with an encoder (bigan): a .png of --n test images (chosen by --seed) in rows of 8, "
+                   help="runs with an encoder (bigan, vaegan): a .png of --n test images (chosen by --seed) in rows of 8, "
                    "each row above its reconstructions G(E(x)) (default --out RUN_DIR/recon-seedS.png)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")

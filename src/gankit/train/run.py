@@ -239,12 +239,12 @@ class Run:
                              per_row: int = 8) -> Path:
         """A ``.png`` of ``n`` real images of the run's test split (chosen with ``seed``) in rows of ``per_row``,
         each row above the row of their reconstructions G(E(x)); only for runs whose GAN has an encoder
-        (bigan). Default ``path``: ``RUN/recon-seed<seed>.png``; an existing file is kept unless ``overwrite``."""
+        (bigan, vaegan). Default ``path``: ``RUN/recon-seed<seed>.png``; an existing file is kept unless ``overwrite``."""
         from ..viz import save_image_grid
 
         check_seed(seed, "seed")
         if not getattr(self.gan, "encodes", False):
-            raise GankitError(f"reconstructions need a run whose GAN has an encoder (bigan); this is a "
+            raise GankitError(f"reconstructions need a run whose GAN has an encoder (bigan, vaegan); this is a "
                               f"{self.config.gan} run")
         if self.info.kind != "images":
             raise GankitError("reconstruction pictures are for image runs; this run is on 2-D points")
