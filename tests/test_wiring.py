@@ -444,7 +444,7 @@ def build(name, info, *extra):
     ("sngan", POINTS, "torch", "torch"),
     ("cgan", MNIST, "dcgan", "dcgan"),
     ("acgan", MNIST, "dcgan", "dcgan"),
-    ("projection", MNIST, "dcgan", "torch"),
+    ("projection", MNIST, "dcgan", "dcgan"),  # the preset's DCGAN D (SN keeps the N(0, 0.02) init)
     ("infogan", MNIST, "dcgan", "dcgan"),   # the Q head too
     ("semisupervised-gan", MNIST, "dcgan", "dcgan"),  # the K-logit head too
     ("bigan", MNIST, "dcgan", "dcgan"),     # the encoder too (and D's z path and joint MLP)
@@ -672,8 +672,12 @@ K = 10
 CGAN_G28 = [label(K, K)] + [deconv(Z + K, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
 CGAN_D28 = [label(K, K), conv(1 + K, W, 4, 2, 1)] + DCGAN_D28[1:]
 ACGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, K)]
-PROJECTION_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in SNGAN_G28]
-PROJECTION_D28 = SNGAN_D28 + [emb(K, 4 * W * 49, sn=True)]
+# the projection preset (CPU budget): DCGAN's nets, conditional BN in G, SN on every D layer and the embedding
+PROJECTION_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in DCGAN_G28]
+PROJECTION_D28 = [r[:-1] + (True,) if r[0] == "conv" else r for r in DCGAN_D28] + [emb(K, 2 * W * 49, sn=True)]
+# ... and with the paper's SNGAN "standard CNN" (model.arch=sngan)
+PROJECTION_SNGAN_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in SNGAN_G28]
+PROJECTION_SNGAN_D28 = SNGAN_D28 + [emb(K, 4 * W * 49, sn=True)]
 # CGAN with the paper's MLPs (model.arch=mlp): the label appended to z and to the flattened image
 CGAN_G_MLP = [label(K, K), lin(Z + K, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 784), TANH]
 CGAN_D_MLP = [label(K, K), lin(784 + K, H), L2, lin(H, H), L2, lin(H, H), L2, lin(H, 1)]
@@ -710,6 +714,7 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("cgan", MNIST, ["model.arch=mlp"], CGAN_G_MLP, CGAN_D_MLP),
     ("acgan", MNIST, [], CGAN_G28, ACGAN_D28),
     ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
+    ("projection", MNIST, ["model.arch=sngan", "model.d_slope=0.1"], PROJECTION_SNGAN_G28, PROJECTION_SNGAN_D28),
     ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
     ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
     ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),
@@ -717,7 +722,7 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("triplegan", MNIST, [], CGAN_G28, CGAN_D28),  # CGAN's G and D (the classifier C: tests/test_triplegan.py)
     ("vaegan", MNIST, [], DCGAN_G28, DCGAN_D28),   # DCGAN's G and D (the encoder: the ALI one, tests/test_bigan.py)
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
-        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
+        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28", "projection-sngan-28",
         "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28", "vaegan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
@@ -750,7 +755,7 @@ def test_norm_layers_of_the_image_discriminators():
 # z_dim on images (the presets' paper settings, else the GAN's default); every 2-D section uses z in R^8
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
-         "cgan": 100, "acgan": 100, "projection": 128, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
+         "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
          "triplegan": 100, "vaegan": 32}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
@@ -922,8 +927,8 @@ PRESETS = {
               64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                           "class_weight": 1.0}),
     "projection": ("hinge", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
-                   64, 3000, {"arch": "sngan", "z_dim": 128, "g_width": 64, "d_width": 64, "g_cond": "cbn",
-                              "d_cond": "projection", "d_sn": True, "d_slope": 0.1, "matching_aware": False}),
+                   64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "cbn",
+                              "d_cond": "projection", "d_sn": True, "d_slope": 0.2, "matching_aware": False}),
     "infogan": ("nonsaturating", {}, 1, (ADAM, 1e-3, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
                 64, 5000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
                            "g_width": 64, "d_width": 64, "q_hidden": 128, "lambda_cat": 1.0, "lambda_cont": 1.0,
