@@ -82,6 +82,12 @@ class GAN(nn.Module):
     def build(self, info) -> Tuple[nn.Module, nn.Module]:
         raise NotImplementedError
 
+    #: the objectives a GAN's own steps are written for (None: any registered one), and why, for the error
+    objectives: Optional[Tuple[str, ...]] = None
+    objectives_why: str = ""
+    #: why a GAN refuses penalties (None: it takes them)
+    no_penalties_why: Optional[str] = None
+
     @classmethod
     def validate(cls, cfg: Config) -> None:
         """Cross-field checks that must fail before any work starts."""
@@ -100,6 +106,13 @@ class GAN(nn.Module):
         arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"
         if (cls.needs_images or arch not in ("auto", "mlp")) and cfg.data.name in POINT_DATASETS:
             raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")
+        name = cfg.objective or cls.default_objective
+        if cls.objectives is not None and name not in cls.objectives:
+            raise ConfigError(f"config: GAN '{cfg.gan}' {cls.objectives_why}; objective must be "
+                              f"{' or '.join(cls.objectives)}, got '{name}'")
+        used = [p for p, w in cfg.penalties.items() if w != 0]
+        if used and cls.no_penalties_why:
+            raise ConfigError(f"config: GAN '{cfg.gan}' takes no penalties ({', '.join(used)}): {cls.no_penalties_why}")
 
     def pick_arch(self, info, image_arch: str) -> str:
         """``model.arch`` resolved: ``auto`` is ``mlp`` for 2-D points and ``image_arch`` for images;

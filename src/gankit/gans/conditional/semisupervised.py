@@ -130,13 +130,8 @@ class SemiSupervisedGAN(GAN):
     few_labels = True
     classifies = True
 
-    @classmethod
-    def validate(cls, cfg) -> None:
-        super().validate(cfg)
-        objective = cfg.objective or cls.default_objective
-        if objective != cls.default_objective:
-            raise ConfigError(f"config: GAN '{cfg.gan}' trains D with the (K+1)-class log loss and G by feature "
-                              f"matching (Salimans et al. 2016); objective must be {cls.default_objective}, got '{objective}'")
+    objectives = ("nonsaturating",)
+    objectives_why = "trains D with the (K+1)-class log loss and G by feature matching (Salimans et al. 2016)"
 
     # ------------------------------------------------------------ networks
     def build(self, info):

@@ -61,7 +61,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...config import _rng
-from ...errors import ConfigError
 from ...models import DCGANDiscriminator, MLPDiscriminator
 from ...nn import LayerFactory, init_dcgan
 from .. import GANS
@@ -153,17 +152,9 @@ class TripleGAN(ConditionalGAN):
     few_labels = True
     classifies = True
 
-    @classmethod
-    def validate(cls, cfg) -> None:
-        super().validate(cfg)
-        objective = cfg.objective or cls.default_objective
-        if objective not in OBJECTIVES:
-            raise ConfigError(f"config: GAN '{cfg.gan}' plays Triple-GAN's log-loss game (Li et al. 2017); objective "
-                              f"must be {' or '.join(OBJECTIVES)}, got '{objective}'")
-        used = [name for name, w in cfg.penalties.items() if w != 0]
-        if used:
-            raise ConfigError(f"config: GAN '{cfg.gan}' takes no penalties ({', '.join(used)}): they differentiate "
-                              f"D in its image input alone, but its D judges (x, y) pairs")
+    objectives = OBJECTIVES
+    objectives_why = "plays Triple-GAN's log-loss game (Li et al. 2017)"
+    no_penalties_why = "they differentiate D in its image input alone, but its D judges (x, y) pairs"
 
     # ------------------------------------------------------------ networks
     build_d = CGAN.build_d  # D(x, y): CGAN's label channels (or projection), on DCGAN's or the MLP's D

@@ -49,7 +49,6 @@ import torch
 from torch import Tensor
 
 from ...config import _rng
-from ...errors import ConfigError
 from ...models import DCGANGenerator, MLPGenerator
 from ...models.encoder import image_encoder, joint_discriminator, mlp_encoder, reparametrise
 from ...nn import LayerFactory, init_dcgan
@@ -103,17 +102,9 @@ class BiGAN(GAN):
     Params = BiGANParams
     encodes = True
 
-    @classmethod
-    def validate(cls, cfg) -> None:
-        super().validate(cfg)
-        objective = cfg.objective or cls.default_objective
-        if objective not in OBJECTIVES:
-            raise ConfigError(f"config: GAN '{cfg.gan}' trains G and E against a joint D with the standard GAN loss; "
-                              f"objective must be {' or '.join(OBJECTIVES)}, got '{objective}'")
-        used = [name for name, w in cfg.penalties.items() if w != 0]
-        if used:
-            raise ConfigError(f"config: GAN '{cfg.gan}' takes no penalties ({', '.join(used)}): they "
-                              f"differentiate D in its image input alone, but its D judges (x, z) pairs")
+    objectives = OBJECTIVES
+    objectives_why = "trains G and E against a joint D with the standard GAN loss"
+    no_penalties_why = "they differentiate D in its image input alone, but its D judges (x, z) pairs"
 
     # ------------------------------------------------------------ networks
     def build(self, info):

@@ -59,7 +59,6 @@ import torch
 from torch import Tensor
 
 from ...config import _rng
-from ...errors import ConfigError
 from ...models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ...models.encoder import image_encoder, mlp_encoder, reparametrise
 from ...nn import LayerFactory, init_dcgan
@@ -130,13 +129,8 @@ class VAEGAN(GAN):
     needs_images = True
     encodes = True
 
-    @classmethod
-    def validate(cls, cfg) -> None:
-        super().validate(cfg)
-        objective = cfg.objective or cls.default_objective
-        if objective not in OBJECTIVES:
-            raise ConfigError(f"config: GAN '{cfg.gan}' plays VAE/GAN's log-loss game (Larsen et al. 2015); "
-                              f"objective must be {' or '.join(OBJECTIVES)}, got '{objective}'")
+    objectives = OBJECTIVES
+    objectives_why = "plays VAE/GAN's log-loss game (Larsen et al. 2015)"
 
     # ------------------------------------------------------------ networks
     def build(self, info):
