@@ -33,7 +33,7 @@ from gankit.gans.representation.bigan import bigan_d_loss, bigan_ge_loss
 from gankit.metrics.representation import linear_probe_accuracy, nearest_neighbour_accuracy, reconstruction_error
 from gankit.models.encoder import LOGVAR_RANGE, LatentEncoder, reparametrise
 from gankit.objectives import OBJECTIVES
-from test_wiring import BASE, L2, H, W, Z, bn2, conv, describe, image_base, lin, make_trainer, params
+from test_wiring import BASE, L2, H, W, Z, bn2, conv, describe, image_base, instrumented_step, lin, make_trainer
 
 NAME = "bigan"
 MNIST = DataInfo("mnist", "images", (1, 28, 28), 10)
@@ -145,38 +145,6 @@ def test_steps_by_hand(encoder):
 # =============================================================================================
 # one real training step: the d phase changes D only, the g phase G and E only
 # =============================================================================================
-def one_step(tr) -> list:
-    """One real ``Trainer.train_step`` with snapshots of G's, E's and D's *parameters* before each phase call and
-    at the end, and the parameters that received a gradient in each phase: ``[(group, before, after, grads)]``."""
-    gan = tr.gan
-    nets = {"G": gan.G, "E": gan.E, "D": gan.D}
-    got, handles = set(), []
-    for net_name, net in nets.items():
-        for n, p in net.named_parameters():
-            def hook(p, key=(net_name, n)):
-                got.add(key + (bool(p.grad.ne(0).any()),))
-            handles.append(p.register_post_accumulate_grad_hook(hook))
-    states, groups, grads = [], [], []
-    originals = [ph.fn for ph in tr.phases]
-    for ph in tr.phases:
-        def wrapped(real, labels, fn=ph.fn, group=ph.group):
-            if states:
-                grads.append(set(got))
-            got.clear()
-            states.append({k: params(v) for k, v in nets.items()})
-            groups.append(group)
-            return fn(real, labels)
-        ph.fn = wrapped
-    try:
-        tr.train_step()
-    finally:
-        for ph, fn in zip(tr.phases, originals):
-            ph.fn = fn
-        for h in handles:
-            h.remove()
-    grads.append(set(got))
-    states.append({k: params(v) for k, v in nets.items()})
-    return [(groups[i], states[i], states[i + 1], grads[i]) for i in range(len(groups))]
 
 
 @pytest.mark.parametrize("data", ["mnist", "ring8"])
@@ -189,7 +157,7 @@ def test_one_step_each_phase_changes_only_its_own_parameters(tmp_path, request, 
     assert [id(p) for p in tr.optims["g"].param_groups[0]["params"]] == \
         [id(p) for p in list(gan.G.parameters()) + list(gan.E.parameters())]
     assert [id(p) for p in tr.optims["d"].param_groups[0]["params"]] == [id(p) for p in gan.D.parameters()]
-    updates = one_step(tr)
+    updates = instrumented_step(tr, {"G": gan.G, "E": gan.E, "D": gan.D})
     owners = {"d": ("D",), "g": ("G", "E")}
     assert [u[0] for u in updates] == ["d", "g"]
     for group, before, after, grads in updates:

@@ -33,7 +33,7 @@ from gankit.gans.conditional.triplegan import (per_sample_g_loss, pseudo_labels,
                                                triplegan_g_loss)
 from gankit.models import DCGANDiscriminator, MLPDiscriminator
 from gankit.objectives import OBJECTIVES
-from test_wiring import L2, conv, describe, image_base, lin, make_trainer, params
+from test_wiring import L2, conv, describe, image_base, instrumented_step, lin, make_trainer
 
 NAME = "triplegan"
 MNIST = DataInfo("mnist", "images", (1, 28, 28), 10)
@@ -120,6 +120,22 @@ def test_c_loss_by_hand():
     off, t0 = triplegan_c_loss(logits_u, y_c, cost, logits_l, y_l, logits_g, y_g, alpha, torch.tensor(0.0))
     assert on.item() == pytest.approx(loss.item()) and off.item() == pytest.approx(alpha * score + r_l, rel=1e-6)
     assert t0["loss"].item() == pytest.approx(alpha * 1.5 + r_l, rel=1e-6)
+
+
+def test_alpha_zero_trains_c_on_the_labelled_images_alone():
+    """model.alpha=0 model.alpha_p=0 is the baseline the issue asks for: C's loss is its cross-entropy on the
+    labelled pairs only (the unlabelled and generated rows get no gradient), and the config accepts it."""
+    logits_u = torch.tensor([[0.3, -0.2], [1.0, 0.5]], requires_grad=True)
+    logits_l = torch.tensor([[0.2, 0.9], [1.5, -0.5]], requires_grad=True)
+    logits_g = torch.tensor([[0.4, 0.1]], requires_grad=True)
+    y = torch.tensor([1, 0])
+    loss, _ = triplegan_c_loss(logits_u, torch.tensor([0, 1]), torch.tensor([2.0, 3.0]), logits_l, y,
+                               logits_g, torch.tensor([1]), 0.0, 0.0)
+    assert loss.item() == pytest.approx(F.cross_entropy(logits_l, y).item(), rel=1e-6)
+    loss.backward()
+    assert logits_u.grad is None or not logits_u.grad.any()
+    assert logits_g.grad is None or not logits_g.grad.any()
+    assert build("model.alpha=0", "model.alpha_p=0").p.alpha == 0.0
 
 
 def test_reinforce_surrogate_estimates_the_gradient_of_cs_expected_cost():
@@ -314,38 +330,6 @@ def test_minimax_objective_gives_the_papers_log_one_minus_d():
 # =============================================================================================
 # one real training step: each phase changes only its own group's parameters
 # =============================================================================================
-def one_step(tr) -> list:
-    """One real ``Trainer.train_step`` with snapshots of G's, D's and C's *parameters* (not buffers) before each
-    phase call and at the end, and the parameters that received a gradient in each phase."""
-    gan = tr.gan
-    nets = {"G": gan.G, "D": gan.D, "C": gan.C}
-    got, handles = set(), []
-    for net_name, net in nets.items():
-        for n, p in net.named_parameters():
-            def hook(p, key=(net_name, n)):
-                got.add(key + (bool(p.grad.ne(0).any()),))
-            handles.append(p.register_post_accumulate_grad_hook(hook))
-    states, groups, grads = [], [], []
-    originals = [ph.fn for ph in tr.phases]
-    for ph in tr.phases:
-        def wrapped(real, labels, fn=ph.fn, group=ph.group):
-            if states:
-                grads.append(set(got))
-            got.clear()
-            states.append({k: params(v) for k, v in nets.items()})
-            groups.append(group)
-            return fn(real, labels)
-        ph.fn = wrapped
-    try:
-        tr.train_step()
-    finally:
-        for ph, fn in zip(tr.phases, originals):
-            ph.fn = fn
-        for h in handles:
-            h.remove()
-    grads.append(set(got))
-    states.append({k: params(v) for k, v in nets.items()})
-    return [(groups[i], states[i], states[i + 1], grads[i]) for i in range(len(groups))]
 
 
 @pytest.mark.parametrize("extra", [[], ["model.arch=mlp", "model.pseudo=argmax", "train.n_critic=2"]],
@@ -367,7 +351,7 @@ def test_one_step_each_phase_changes_only_its_own_parameters(tmp_path, request, 
             seen.append((real.shape[0], labels[:8].tolist(), bool((labels[8:] >= 0).all())))
             return fn(real, labels)
         ph.fn = counted
-    updates = one_step(tr)
+    updates = instrumented_step(tr, {"G": gan.G, "D": gan.D, "C": gan.C})
     assert seen == [(16, [UNLABELLED] * 8, True)] * (k + 2)
     owners = {"d": "D", "c": "C", "g": "G"}
     assert [u[0] for u in updates] == ["d"] * k + ["c", "g"]
@@ -430,8 +414,8 @@ def test_preset():
 @pytest.mark.parametrize("over, match", [
     (["objective=hinge"], "objective must be nonsaturating or minimax, got 'hinge'"),
     (["penalties={r1: 1.0}"], "takes no penalties \\(r1\\)"),
-    (["model.alpha=0"], "model.alpha must be > 0.0 and < 1.0, got 0"),
-    (["model.alpha=1.0"], "model.alpha must be > 0.0 and < 1.0"),
+    (["model.alpha=-0.1"], "model.alpha must be ≥ 0.0 and < 1.0, got -0.1"),
+    (["model.alpha=1.0"], "model.alpha must be ≥ 0.0 and < 1.0"),
     (["model.alpha_p=-0.1"], "model.alpha_p must be ≥ 0.0"),
     (["model.alpha_p_start=-1"], "model.alpha_p_start must be ≥ 0"),
     (["model.pseudo=soft"], "model.pseudo must be one of sample, argmax"),

@@ -142,12 +142,14 @@ def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, re
 # =============================================================================================
 # 2. each phase changes only its own group's parameters
 # =============================================================================================
-def instrumented_step(tr):
-    """One real ``Trainer.train_step``, with snapshots of G's and D's *parameters* at the start of
+def instrumented_step(tr, nets=None):
+    """One real ``Trainer.train_step``, with snapshots of the nets' *parameters* at the start of
     every phase call and at the end, and the parameters that received a gradient between two
-    snapshots, as (group, name, nonzero). Returns a list of (group, before, after, grads) per update."""
+    snapshots, as (net, name, nonzero). ``nets``: name -> module, by default ``{"g": G, "d": D}``
+    (GANs with more nets pass theirs, e.g. BiGAN's E or Triple-GAN's C). Returns a list of
+    (phase's group, before, after, grads) per update."""
     gan = tr.gan
-    nets = {"g": gan.G, "d": gan.D}
+    nets = nets or {"g": gan.G, "d": gan.D}
     got = set()
     handles = []
     for grp, net in nets.items():

@@ -5,8 +5,9 @@ D(x, y) = psi(phi(x)) + <embed(y), phi(x)> (Eq. 3): instead of feeding y to D's 
 embedding is projected onto D's features, which follows from modelling the log density ratio of
 the conditional distributions (Sec. 3). As in the paper: hinge loss, spectral normalisation on every
 D layer and on the embedding, class-conditional batch norm in G (no matching-aware term). The paper
-used ResNets; here both nets are the "standard CNN" of SNGAN (Miyato et al. 2018, arXiv 1802.05957,
-Table 3), phi being the flattened last feature map. It is CGAN's module with these settings, so
+used ResNets; ``model.arch=sngan`` gives the "standard CNN" of SNGAN (Miyato et al. 2018, arXiv
+1802.05957, Table 3) and the preset uses DCGAN nets for the CPU budget (``configs/projection.yaml`` says
+why); phi is the flattened last feature map of D's trunk. It is CGAN's module with these settings, so
 ``model.d_cond=concat`` or ``model.g_cond=concat`` give the comparisons.
 """
 from __future__ import annotations

@@ -83,7 +83,8 @@ class TripleGANParams(ConditionalParams):
     c_depth: int = field(default=3, metadata=_rng(1))      # C's hidden layers of width `hidden` (mlp)
     c_norm: Literal["none", "layer"] = "none"              # normalisation in C (no batch norm: see the docstring)
     # (C's LeakyReLU slope is d_slope)
-    alpha: float = field(default=0.5, metadata=_rng(0.0, 1.0, True, True))  # weight of C's pairs vs G's
+    # weight of C's pairs vs G's; 0 (with alpha_p 0): C learns from the labelled images alone (the baseline)
+    alpha: float = field(default=0.5, metadata=_rng(0.0, 1.0, False, True))
     pseudo: Literal["sample", "argmax"] = "sample"         # C's labels of unlabelled images: drawn, or argmax
     alpha_p: float = field(default=0.1, metadata=_rng(0.0))                 # weight of R_P (0: off)
     alpha_p_start: int = field(default=0, metadata=_rng(0))                 # C updates before R_P is on
