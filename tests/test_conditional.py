@@ -338,10 +338,12 @@ def test_the_gans_compose_the_papers_parts():
     assert isinstance(ac.D, AuxClassifierDiscriminator) and ac.D.classifier.out_features == 10
     pr = GANS.get("projection")(resolve("projection", over), MNIST)
     assert isinstance(pr.D, ProjectionDiscriminator) and pr.objective.name == "hinge" and not pr.p.matching_aware
-    assert sum(isinstance(m, ConditionalBatchNorm) for m in pr.G.modules()) == 2  # DCGAN G at 28x28 (the preset)
+    assert isinstance(pr.G, InputConditioned)  # the preset: the label appended to z (configs/projection.yaml)
     weights = [m for m in pr.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
     assert {id(m) for m in weights} == {id(m) for _, m, _ in sn_layers(pr.D)}  # SN everywhere, embedding too
-    # DCGAN init for G's weights; conditional BN starts at gain 1, bias 0
+    # the paper's G: conditional BN (two layers in DCGAN's G at 28x28), starting at gain 1, bias 0
+    pr = GANS.get("projection")(resolve("projection", over + ["model.g_cond=cbn"]), MNIST)
+    assert sum(isinstance(m, ConditionalBatchNorm) for m in pr.G.modules()) == 2
     for m in pr.G.modules():
         if isinstance(m, ConditionalBatchNorm):
             assert torch.equal(m.gain.weight, torch.ones_like(m.gain.weight)) and not m.bias.weight.any()

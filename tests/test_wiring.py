@@ -674,8 +674,10 @@ K = 10
 CGAN_G28 = [label(K, K)] + [deconv(Z + K, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
 CGAN_D28 = [label(K, K), conv(1 + K, W, 4, 2, 1)] + DCGAN_D28[1:]
 ACGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, K)]
-# the projection preset (CPU budget): DCGAN's nets, conditional BN in G, SN on every D layer and the embedding
-PROJECTION_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in DCGAN_G28]
+# the projection preset (CPU budget): CGAN's G (the label appended to z), DCGAN's D with SN on every layer and the
+# embedding; model.g_cond=cbn (the paper's) gives DCGAN's G with conditional BN
+PROJECTION_G28 = CGAN_G28
+PROJECTION_CBN_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in DCGAN_G28]
 PROJECTION_D28 = [r[:-1] + (True,) if r[0] == "conv" else r for r in DCGAN_D28] + [emb(K, 2 * W * 49, sn=True)]
 # ... and with the paper's SNGAN "standard CNN" (model.arch=sngan)
 PROJECTION_SNGAN_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in SNGAN_G28]
@@ -716,7 +718,8 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("cgan", MNIST, ["model.arch=mlp"], CGAN_G_MLP, CGAN_D_MLP),
     ("acgan", MNIST, [], CGAN_G28, ACGAN_D28),
     ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
-    ("projection", MNIST, ["model.arch=sngan", "model.d_slope=0.1"], PROJECTION_SNGAN_G28, PROJECTION_SNGAN_D28),
+    ("projection", MNIST, ["model.g_cond=cbn"], PROJECTION_CBN_G28, PROJECTION_D28),
+    ("projection", MNIST, ["model.arch=sngan", "model.d_slope=0.1", "model.g_cond=cbn"], PROJECTION_SNGAN_G28, PROJECTION_SNGAN_D28),
     ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
     ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
     ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),
@@ -724,7 +727,8 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("triplegan", MNIST, [], CGAN_G28, CGAN_D28),  # CGAN's G and D (the classifier C: tests/test_triplegan.py)
     ("vaegan", MNIST, [], DCGAN_G28, DCGAN_D28),   # DCGAN's G and D (the encoder: the ALI one, tests/test_bigan.py)
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
-        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28", "projection-sngan-28",
+        "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
+        "projection-cbn-28", "projection-sngan-28",
         "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28", "vaegan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
@@ -925,11 +929,11 @@ PRESETS = {
     "cgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
              64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                          "d_cond": "concat", "label_dim": 0, "matching_aware": True}),
-    "acgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
-              64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
+    "acgan": ("nonsaturating", {}, 1, (ADAM, 5e-4, (0.5, 0.999), "constant"), (ADAM, 5e-4, (0.5, 0.999), "constant"),
+              64, 12000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                           "class_weight": 1.0}),
-    "projection": ("hinge", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
-                   64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "cbn",
+    "projection": ("hinge", {}, 1, (ADAM, 2e-4, (0.0, 0.9), "constant"), (ADAM, 2e-4, (0.0, 0.9), "constant"),
+                   64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                               "d_cond": "projection", "d_sn": True, "d_slope": 0.2, "matching_aware": False}),
     "infogan": ("nonsaturating", {}, 1, (ADAM, 1e-3, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
                 64, 5000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
