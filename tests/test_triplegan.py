@@ -290,6 +290,34 @@ def test_c_step_routes_rows_and_switches_r_p_on_after_its_start():
     assert loss.item() == pytest.approx((0.5 * score + r_l).item(), rel=1e-5) and "c_pseudo" not in logs
 
 
+def test_c_adv_expect_is_the_exact_expected_cost_over_every_label():
+    """model.c_adv=expect: D scores each unlabelled image with all K labels and C's adversarial term is
+    mean_i sum_y p_c(y | x_i) (-log D(x_i, y)), differentiated through p_c; its gradient is the exact one of
+    which REINFORCE is an estimate. Pure function by hand (K = 2), then routed through c_step with stub nets."""
+    logits_u = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]], requires_grad=True)  # p_c = (1/4, 3/4), (1/2, 1/2)
+    cost = torch.tensor([[2.0, 1.0], [4.0, 0.0]])
+    logits_l, y_l = torch.tensor([[0.0, 0.0]]), torch.tensor([0])
+    loss, t = triplegan_c_loss(logits_u, torch.tensor([0, 0]), cost, logits_l, y_l, logits_l, y_l, 0.5, 0.0)
+    expected = (0.25 * 2 + 0.75 * 1 + 0.5 * 4 + 0.5 * 0) / 2  # 1.625
+    assert t["adv"].item() == pytest.approx(expected) and loss.item() == pytest.approx(0.5 * expected + math.log(2))
+    loss.backward()
+    p = torch.softmax(logits_u.detach(), 1)
+    want = 0.5 / 2 * p * (cost - (p * cost).sum(1, keepdim=True))  # softmax Jacobian times the costs
+    assert torch.allclose(logits_u.grad, want, atol=1e-6)
+    # in c_step: the costs come from D on every (x_u, y), no gradient reaches D or G
+    gan = stubbed("batch_size=3", "data.labels=20", "model.c_adv=expect", "model.alpha_p=0")
+    real, labels = batch()
+    x_u, x_l, y_l = real[:3], real[3:], labels[3:]
+    lu, ll = 3.0 * x_u.flatten(1)[:, :K], 3.0 * x_l.flatten(1)[:, :K]
+    every = torch.stack([F.softplus(-d_of(x_u, torch.full((3,), y))) for y in range(K)], 1)  # (3, K)
+    exact = (torch.softmax(lu, 1) * every).sum(1).mean()
+    loss, logs = gan.c_step(real, labels)
+    assert logs["c_adv"].item() == pytest.approx(exact.item(), rel=1e-5)
+    assert loss.item() == pytest.approx((0.5 * exact + F.cross_entropy(ll, y_l)).item(), rel=1e-5)
+    loss.backward()
+    assert gan.C.s.grad.abs().item() > 0 and gan.D.w.grad is None and gan.G.a.grad is None
+
+
 def test_g_step_and_full_supervision():
     """G: (1 - alpha) (-log D) of G's pairs, only G's gradient. Without data.labels every row is both labelled and
     unlabelled. The labels are needed; with data.labels the batch must hold more than the unlabelled part."""
@@ -332,8 +360,8 @@ def test_minimax_objective_gives_the_papers_log_one_minus_d():
 # =============================================================================================
 
 
-@pytest.mark.parametrize("extra", [[], ["model.arch=mlp", "model.pseudo=argmax", "train.n_critic=2"]],
-                         ids=["dcgan", "mlp-argmax-ncritic2"])
+@pytest.mark.parametrize("extra", [[], ["model.arch=mlp", "model.pseudo=argmax", "train.n_critic=2"], ["model.c_adv=expect"]],
+                         ids=["dcgan", "mlp-argmax-ncritic2", "dcgan-expect"])
 def test_one_step_each_phase_changes_only_its_own_parameters(tmp_path, request, extra):
     """Three optimiser groups from the GAN (g, d, c; the trainer unchanged): the d phase(s) change D only, the c
     phase C only, the g phase G only; every parameter of the phase's net gets a gradient and those with a
@@ -419,13 +447,14 @@ def test_preset():
     (["model.alpha_p=-0.1"], "model.alpha_p must be ≥ 0.0"),
     (["model.alpha_p_start=-1"], "model.alpha_p_start must be ≥ 0"),
     (["model.pseudo=soft"], "model.pseudo must be one of sample, argmax"),
+    (["model.c_adv=exact"], "model.c_adv must be one of reinforce, expect"),
     (["model.c_norm=batch"], "model.c_norm must be one of none, layer"),
     (["model.arch=sngan"], "model.arch must be one of dcgan, mlp"),
     (["optim.e.lr=1e-3"], "unknown optimiser group 'optim.e'.*valid: g, d, c"),
     (["data=ring8"], "needs image data"),
     (["data.labels=0"], "data.labels must be ≥ 1"),
-], ids=["objective", "penalty", "alpha-0", "alpha-1", "alpha-p", "alpha-p-start", "pseudo", "c-norm", "arch",
-        "optim-group", "points", "labels"])
+], ids=["objective", "penalty", "alpha-negative", "alpha-1", "alpha-p", "alpha-p-start", "pseudo", "c-adv", "c-norm",
+        "arch", "optim-group", "points", "labels"])
 def test_bad_settings_give_one_line_config_errors(over, match):
     with pytest.raises(ConfigError, match=match) as e:
         resolve(NAME, over)

@@ -22,6 +22,10 @@ The three steps (pure functions below, each composing the registered objective's
   mean log p_c(y_c | x_u) * c(x_u, y_c) with c held fixed (no gradient reaches D). R_L is C's cross-entropy
   on the labelled pairs, R_P its cross-entropy on G's pairs (G held fixed).
 
+``model.c_adv=expect`` replaces the REINFORCE estimate of C's adversarial term by its exact value, D scoring each
+unlabelled image with every one of the K labels: sum_y p_c(y | x_u) c(x_u, y), differentiated through p_c (K times
+D's work in C's step; the authors' script offers it as "integrate").
+
 Pseudo-labels (``model.pseudo``): ``sample`` draws y_c ~ p_c(y | x_u) (Gumbel-max; the paper's Algorithm 1),
 afresh in each step (in C's step one draw serves both log p_c and D's cost); ``argmax`` takes the most likely
 class (the authors' MNIST script, whose C term weights -log D(x_u, argmax) by p_c(argmax | x_u) and differentiates
@@ -86,6 +90,8 @@ class TripleGANParams(ConditionalParams):
     # weight of C's pairs vs G's; 0 (with alpha_p 0): C learns from the labelled images alone (the baseline)
     alpha: float = field(default=0.5, metadata=_rng(0.0, 1.0, False, True))
     pseudo: Literal["sample", "argmax"] = "sample"         # C's labels of unlabelled images: drawn, or argmax
+    # C's adversarial gradient: REINFORCE on the pseudo-labels, or the exact expectation over the K labels
+    c_adv: Literal["reinforce", "expect"] = "reinforce"
     alpha_p: float = field(default=0.1, metadata=_rng(0.0))                 # weight of R_P (0: off)
     alpha_p_start: int = field(default=0, metadata=_rng(0))                 # C updates before R_P is on
 
@@ -130,14 +136,22 @@ def triplegan_c_loss(logits_u: Tensor, y_c: Tensor, cost_c: Tensor, logits_l: Te
     (a float or a 0-d tensor). Returns ``(surrogate, terms)``: the surrogate
     ``alpha mean(log p_c(y_c | x_u) cost_c) + R_L + alpha_p R_P`` has the REINFORCE gradient of C's loss, and
     ``terms`` holds ``adv`` = mean cost_c (the estimate of E_{p_c} cost), ``sup`` = R_L, ``pseudo`` = R_P and
-    ``loss`` = alpha adv + R_L + alpha_p R_P (C's loss itself), all detached."""
+    ``loss`` = alpha adv + R_L + alpha_p R_P (C's loss itself), all detached.
+
+    ``cost_c`` of shape (N, K), the cost of each image with every label (``y_c`` unused): the adversarial term is
+    then the exact expectation ``mean_i sum_y p_c(y | x_i) cost_c[i, y]``, differentiated through p_c, with no
+    sampling noise (the authors' script's "integrate" option)."""
     cost_c = cost_c.detach().float()
-    log_p = F.log_softmax(logits_u.float(), 1).gather(1, y_c.long()[:, None]).squeeze(1)
-    score = (log_p * cost_c).mean()
+    if cost_c.dim() == 2:  # the cost of every label (N, K): the exact expectation E_{p_c} cost (model.c_adv=expect)
+        score = (F.softmax(logits_u.float(), 1) * cost_c).sum(1).mean()
+        adv = score.detach()
+    else:
+        log_p = F.log_softmax(logits_u.float(), 1).gather(1, y_c.long()[:, None]).squeeze(1)
+        score = (log_p * cost_c).mean()
+        adv = cost_c.mean()
     r_l = F.cross_entropy(logits_l.float(), y_l.long())
     r_p = F.cross_entropy(logits_g.float(), y_g.long())
     surrogate = alpha * score + r_l + alpha_p * r_p
-    adv = cost_c.mean()
     terms = {"adv": adv, "sup": r_l.detach(), "pseudo": r_p.detach(),
              "loss": (alpha * adv + r_l + alpha_p * r_p).detach()}
     return surrogate, terms
@@ -215,7 +229,12 @@ class TripleGAN(ConditionalGAN):
         logits_u = self.C(x_u)
         y_c = pseudo_labels(logits_u, self.p.pseudo)
         with torch.no_grad():  # D and G are fixed in C's step
-            cost_c = per_sample_g_loss(self.objective, self.D(x_u, y_c))
+            if self.p.c_adv == "expect":  # D on every (x_u, y): cost (N, K)
+                n, k = x_u.shape[0], self.num_classes
+                every = torch.arange(k, device=x_u.device).repeat(n)
+                cost_c = per_sample_g_loss(self.objective, self.D(x_u.repeat_interleave(k, 0), every)).view(n, k)
+            else:
+                cost_c = per_sample_g_loss(self.objective, self.D(x_u, y_c))
             if self.p.alpha_p > 0:
                 x_g, y_g = self.generated(self.cfg.batch_size)
         logits_l = self.C(x_l)
