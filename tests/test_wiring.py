@@ -677,10 +677,16 @@ ACGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, K)]
 # the projection preset (CPU budget): CGAN's G (the label appended to z), DCGAN's D with SN on every layer and the
 # embedding; model.g_cond=cbn (the paper's) gives DCGAN's G with conditional BN
 PROJECTION_G28 = CGAN_G28
-PROJECTION_CBN_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in DCGAN_G28]
+
+
+def with_cbn(layers):  # a G's batch norms made class-conditional
+    return [cbn(r[1], K) if r[0] == "bn2d" else r for r in layers]
+
+
+PROJECTION_CBN_G28 = with_cbn(DCGAN_G28)
 PROJECTION_D28 = [r[:-1] + (True,) if r[0] == "conv" else r for r in DCGAN_D28] + [emb(K, 2 * W * 49, sn=True)]
 # ... and with the paper's SNGAN "standard CNN" (model.arch=sngan)
-PROJECTION_SNGAN_G28 = [cbn(r[1], K) if r[0] == "bn2d" else r for r in SNGAN_G28]
+PROJECTION_SNGAN_G28 = with_cbn(SNGAN_G28)
 PROJECTION_SNGAN_D28 = SNGAN_D28 + [emb(K, 4 * W * 49, sn=True)]
 # CGAN with the paper's MLPs (model.arch=mlp): the label appended to z and to the flattened image
 CGAN_G_MLP = [label(K, K), lin(Z + K, H), RELU, lin(H, H), RELU, lin(H, H), RELU, lin(H, 784), TANH]
@@ -719,7 +725,8 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("acgan", MNIST, [], CGAN_G28, ACGAN_D28),
     ("projection", MNIST, [], PROJECTION_G28, PROJECTION_D28),
     ("projection", MNIST, ["model.g_cond=cbn"], PROJECTION_CBN_G28, PROJECTION_D28),
-    ("projection", MNIST, ["model.arch=sngan", "model.d_slope=0.1", "model.g_cond=cbn"], PROJECTION_SNGAN_G28, PROJECTION_SNGAN_D28),
+    ("projection", MNIST, ["model.arch=sngan", "model.d_slope=0.1", "model.g_cond=cbn"],
+     PROJECTION_SNGAN_G28, PROJECTION_SNGAN_D28),
     ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
     ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
     ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),

@@ -126,7 +126,7 @@ def triplegan_g_loss(objective, d_g: Tensor, alpha: float) -> Tensor:
     return (1 - alpha) * objective.g_loss(d_g)
 
 
-def triplegan_c_loss(logits_u: Tensor, y_c: Tensor, cost_c: Tensor, logits_l: Tensor, y_l: Tensor,
+def triplegan_c_loss(logits_u: Tensor, y_c: Optional[Tensor], cost_c: Tensor, logits_l: Tensor, y_l: Tensor,
                      logits_g: Tensor, y_g: Tensor, alpha: float, alpha_p) -> Tuple[Tensor, Dict[str, Tensor]]:
     """C's loss and its terms.
 
@@ -138,7 +138,7 @@ def triplegan_c_loss(logits_u: Tensor, y_c: Tensor, cost_c: Tensor, logits_l: Te
     ``terms`` holds ``adv`` = mean cost_c (the estimate of E_{p_c} cost), ``sup`` = R_L, ``pseudo`` = R_P and
     ``loss`` = alpha adv + R_L + alpha_p R_P (C's loss itself), all detached.
 
-    ``cost_c`` of shape (N, K), the cost of each image with every label (``y_c`` unused): the adversarial term is
+    ``cost_c`` of shape (N, K), the cost of each image with every label (``y_c`` unused, may be None): the adversarial term is
     then the exact expectation ``mean_i sum_y p_c(y | x_i) cost_c[i, y]``, differentiated through p_c, with no
     sampling noise (the authors' script's "integrate" option)."""
     cost_c = cost_c.detach().float()
@@ -227,9 +227,9 @@ class TripleGAN(ConditionalGAN):
     def c_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         x_u, x_l, y_l = self.split(real, labels)
         logits_u = self.C(x_u)
-        y_c = pseudo_labels(logits_u, self.p.pseudo)
+        y_c = None if self.p.c_adv == "expect" else pseudo_labels(logits_u, self.p.pseudo)  # no draw when unused
         with torch.no_grad():  # D and G are fixed in C's step
-            if self.p.c_adv == "expect":  # D on every (x_u, y): cost (N, K)
+            if y_c is None:  # D on every (x_u, y): cost (N, K)
                 n, k = x_u.shape[0], self.num_classes
                 every = torch.arange(k, device=x_u.device).repeat(n)
                 cost_c = per_sample_g_loss(self.objective, self.D(x_u.repeat_interleave(k, 0), every)).view(n, k)
