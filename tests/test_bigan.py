@@ -420,7 +420,7 @@ def test_run_end_to_end_recon_picture_sample_and_eval(tmp_path, mnist_root):
     ev = json.loads((out / "eval.json").read_text())
     for k in ("linear_probe_accuracy", "nn_accuracy"):
         assert 0 <= ev[k] <= 1
-    assert 0 < ev["recon_error"] < 2 and ev["probe_train_images"] == 10000 and "cfid" in ev
+    assert 0 < ev["recon_error"] < 2 and ev["probe_train_images"] == 60000 and "cfid" in ev  # every training image
     # the end-of-training picture: 32 test images in rows of 8, each row above its reconstructions
     side_w, side_h = 8 * 28 + 9 * 2, 8 * 28 + 9 * 2
     assert Image.open(out / "samples" / "recon.png").size == (side_w, side_h)
@@ -448,6 +448,17 @@ def test_run_end_to_end_recon_picture_sample_and_eval(tmp_path, mnist_root):
     assert again["nn_accuracy"] == ev["nn_accuracy"]  # the same E, the same images
     assert again["linear_probe_accuracy"] == pytest.approx(ev["linear_probe_accuracy"], abs=1e-3)
     assert again["recon_error"] == pytest.approx(ev["recon_error"], rel=1e-4)
+    # --probe-size: the probes fitted on fewer training images, stamped in the protocol; a bad value is one line
+    r = subprocess.run([sys.executable, "-m", "gankit.cli", "eval", str(out), "--n", "30", "--out",
+                        str(tmp_path / "e2.json"), "--data-root", str(mnist_root), "--probe-size", "500",
+                        "--metrics", "nn_accuracy"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    small = json.loads((tmp_path / "e2.json").read_text())
+    assert small["probe_train_images"] == 500 and small["protocol"]["encoder"]["fitted_on"] == "train[:500]"
+    assert again["protocol"]["encoder"]["fitted_on"] == "train (all images)"
+    r = subprocess.run([sys.executable, "-m", "gankit.cli", "eval", str(out), "--probe-size", "0"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--probe-size must be" in r.stderr
     # reconstructions need an encoder
     plain = gankit.train("gan", "data=ring8", "data.size=64", "batch_size=8", "steps=1", "model.hidden=8",
                          "train.progress=false", out=str(tmp_path / "g"))

@@ -360,6 +360,16 @@ def test_conditional_gans_refuse_data_without_labels():
         assert "\n" not in str(e.value)
 
 
+def test_hidden_fc_layer_is_for_dcgan_nets_only():
+    """model.fc (InfoGAN's hidden FC layers) on the DCGAN nets; other nets refuse it in one line."""
+    gan = GANS.get("infogan")(resolve("infogan", TINY + ["model.fc=12"]), MNIST)
+    assert gan.D.net.feature_dim == 12
+    for arch in ("sngan", "mlp"):
+        with pytest.raises(ConfigError, match="model.fc") as e:
+            GANS.get("cgan")(resolve("cgan", TINY + ["model.fc=12", f"model.arch={arch}"]), MNIST)
+        assert "\n" not in str(e.value)
+
+
 def test_conditional_sampling_draws_balanced_labels_and_uses_them():
     torch.manual_seed(0)
     gan = GANS.get("cgan")(resolve("cgan", TINY + ["train.ema=null"]), MNIST)

@@ -695,6 +695,12 @@ CGAN_D_MLP = [label(K, K), lin(784 + K, H), L2, lin(H, H), L2, lin(H, H), L2, li
 # Q = FC - BN - LeakyReLU - FC (10 logits + 2 means) on D's flattened trunk (Appendix C)
 INFOGAN_G28 = [label(K, K), deconv(Z + 2 + K, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
 INFOGAN_D28 = DCGAN_D28 + [lin(2 * W * 49, H), bn1(H), L2, lin(H, K + 2)]
+# ... with the paper's hidden FC layers (model.fc, Appendix C Table 1: FC 1024 in both nets; 1x1 (de)convs here)
+FC = 12
+INFOGAN_FC_G28 = [label(K, K), deconv(Z + 2 + K, FC, 1, 1, 0, False), bn2(FC), RELU,
+                  deconv(FC, 2 * W, 7, 1, 0, False)] + DCGAN_G28[1:]
+INFOGAN_FC_D28 = DCGAN_D28[:-1] + [conv(2 * W, FC, 7, 1, 0, False), bn2(FC), L2, conv(FC, 1, 1, 1, 0),
+                                   lin(FC, H), bn1(H), L2, lin(H, K + 2)]
 # Semi-supervised GAN (Salimans et al. 2016): DCGAN's G; D is DCGAN's without batch norm (its hidden conv keeps
 # its bias) whose last layer gives the K class logits (the fake class's logit is fixed at 0)
 SEMISUP_D28 = [conv(1, W, 4, 2, 1), L2, conv(W, 2 * W, 4, 2, 1), L2, conv(2 * W, K, 7, 1, 0)]
@@ -728,6 +734,7 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("projection", MNIST, ["model.arch=sngan", "model.d_slope=0.1", "model.g_cond=cbn"],
      PROJECTION_SNGAN_G28, PROJECTION_SNGAN_D28),
     ("infogan", MNIST, [f"model.q_hidden={H}"], INFOGAN_G28, INFOGAN_D28),
+    ("infogan", MNIST, [f"model.q_hidden={H}", f"model.fc={FC}"], INFOGAN_FC_G28, INFOGAN_FC_D28),
     ("semisupervised-gan", MNIST, [], DCGAN_G28, SEMISUP_D28),
     ("bigan", MNIST, [], DCGAN_G28, BIGAN_D28),
     ("bigan", POINTS, [], MLP_G_POINTS, BIGAN_D_POINTS),
@@ -736,7 +743,8 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
         "projection-cbn-28", "projection-sngan-28",
-        "infogan-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28", "vaegan-28"])
+        "infogan-28", "infogan-fc-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28",
+        "vaegan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:

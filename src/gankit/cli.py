@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", default=None, help="comma-separated, e.g. fid,kid,is (see `gankit list`)")
     e.add_argument("--num-real", type=int, default=10000, help="reference images: the first N of --split")
     e.add_argument("--split", default="test", help="reference split (default test)")
+    e.add_argument("--probe-size", type=int, default=None, metavar="N",
+                   help="GANs with an encoder (BiGAN/ALI): fit the linear probe and the 1-NN on the first N "
+                        "training images (default: all of them)")
     e.add_argument("--inception-weights", metavar="FILE", default=None,
                    help="pt_inception-2015-12-05-6726825d.pth (or set GANKIT_INCEPTION_WEIGHTS)")
     e.add_argument("--data-root", metavar="DIR", help="directory holding the dataset")
@@ -257,6 +260,8 @@ def _eval_kw(a) -> dict:
               inception_weights=a.inception_weights, batch_size=a.batch_size)
     if a.data_root:
         kw["root"] = a.data_root
+    if getattr(a, "probe_size", None) is not None:
+        kw["probe_size"] = a.probe_size
     return kw
 
 
@@ -295,6 +300,8 @@ def cmd_eval(a) -> None:
         raise GankitError(f"--num-real must be ≥ 2, got {a.num_real}")
     if a.batch_size < 1:
         raise GankitError(f"--batch-size must be ≥ 1, got {a.batch_size}")
+    if a.probe_size is not None and a.probe_size < 1:
+        raise GankitError(f"--probe-size must be ≥ 1, got {a.probe_size}")
     if a.seed is not None:
         check_seed(a.seed, "--seed")
     if a.features not in ("auto", "classifier", "inception"):
@@ -314,6 +321,7 @@ def cmd_eval(a) -> None:
         out = _check_out(a.out or f"ceilings-{a.real}.json", a.overwrite)
         kw = _eval_kw(a)
         kw.pop("split")
+        kw.pop("probe_size", None)  # no encoder here
         result = real_ceilings(a.real, device=a.device, seed=a.seed or 0, **kw)
         print(f"real-data ceilings for {a.real}:")
         print(_table(result))

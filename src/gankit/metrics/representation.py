@@ -57,7 +57,7 @@ def linear_probe_accuracy(train_f: Tensor, train_y: Tensor, test_f: Tensor, test
 
 
 def nearest_neighbour_accuracy(train_f: Tensor, train_y: Tensor, test_f: Tensor, test_y: Tensor,
-                               chunk: int = 1000) -> float:
+                               chunk: int = 500) -> float:
     """Share of the test rows whose nearest training feature (Euclidean) has their label; ``chunk`` test rows
     at a time (a ``chunk x N`` distance matrix)."""
     train_f, test_f = train_f.detach().float(), test_f.detach().float().to(train_f.device)

@@ -101,7 +101,7 @@ class Context:
         return x, y
 
     def encoded(self) -> Optional[dict]:
-        """The encoder's features of the first ``probe_size`` training images and of every image of the scored
+        """The encoder's features of the first ``probe_size`` training images (all when None) and of every image of the scored
         split, with their labels (one batched pass each, shared by linear_probe and nn_accuracy). None when the
         data has no labels and the metrics were not asked for by name (they are then left out of the defaults)."""
         if self._encoded is None:
@@ -235,7 +235,7 @@ def _classifier_error(ctx: Context) -> dict:
 
 
 @_register("linear_probe", "test accuracy of a logistic regression on the GAN's encoder features E(x) (BiGAN / ALI), "
-                            "fitted on the first 10,000 training images (standardised, 100 L-BFGS iterations from 0)",
+                            "fitted on the training images (all by default; standardised, 100 L-BFGS iterations from 0)",
            ("encoder",))
 def _linear_probe(ctx: Context) -> dict:
     from .representation import linear_probe_accuracy
@@ -249,7 +249,7 @@ def _linear_probe(ctx: Context) -> dict:
 
 
 @_register("nn_accuracy", "1-nearest-neighbour test accuracy of the GAN's encoder features E(x) (Euclidean) against "
-                           "those of the first 10,000 training images (BiGAN, Donahue et al. 2016, Table 1)", ("encoder",))
+                           "those of the training images (all by default; BiGAN, Donahue et al. 2016, Table 1)", ("encoder",))
 def _nn_accuracy(ctx: Context) -> dict:
     from .representation import nearest_neighbour_accuracy
 
@@ -429,7 +429,7 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
                  codes: Optional[torch.Tensor] = None, num_codes: int = 0,
                  classifier: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
                  encoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-                 decoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, probe_size: int = 10000,
+                 decoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, probe_size: Optional[int] = None,
                  seed: int = 0, device="cpu", batch_size: int = 500, root=None, cache: bool = True,
                  inception_weights: Optional[str] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  k_pr: int = 3, k_dc: int = 5, is_splits: int = 10, extractor: Optional[Extractor] = None,
@@ -452,7 +452,8 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
             ``fake``.
         encoder, decoder: the GAN's encoder of real images, ``images -> (N, d)`` features, and its generator,
             ``codes -> images`` (BiGAN / ALI); add linear_probe and nn_accuracy (a logistic regression and a 1-NN
-            classifier on the features of the first ``probe_size`` training images, scored on every image of
+            classifier on the features of the first ``probe_size`` training images (default None: every
+            training image, as the BiGAN authors' 1-NN protocol uses the whole training set), scored on every image of
             ``split``, which must be ``test``) and, with ``decoder``, recon_error (mean |x - decoder(encoder(x))|
             over ``split``).
         seed: seeds the KID subsets (and is recorded).
@@ -468,8 +469,9 @@ def score_images(fake: torch.Tensor, dataset: Optional[str] = None, *, features:
     if probing and split != "test":
         raise GankitError(f"{', '.join(probing)} fit on the train split and score the test split; use split test "
                           f"(--split test), or leave them out with --metrics")
-    if probing and (isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1):
-        raise GankitError(f"probe_size must be a positive integer, got {probe_size!r}")
+    if probing and probe_size is not None and (isinstance(probe_size, bool) or not isinstance(probe_size, int)
+                                               or probe_size < 1):
+        raise GankitError(f"probe_size must be a positive integer (or None: every training image), got {probe_size!r}")
     extractor = extractor or get_extractor(features, dataset, device, inception_weights)
     if labels is not None and len(labels) != len(fake):
         raise GankitError(f"{len(labels)} labels for {len(fake)} images")
@@ -522,7 +524,7 @@ def _encoder_protocol(chosen, split: str, probe_size: int) -> dict:
     names = {m.name for m in chosen}
     out: dict = {"features": "posterior mean of E(x), eval mode", "scored": f"{split} (all images)"}
     if names & {"linear_probe", "nn_accuracy"}:
-        out["fitted_on"] = f"train[:{probe_size}]"
+        out["fitted_on"] = "train (all images)" if probe_size is None else f"train[:{probe_size}]"
     if "linear_probe" in names:
         out["linear_probe"] = (f"multinomial logistic regression on standardised features, zero init, full-batch L-BFGS "
                                f"{PROBE_STEPS} iterations (strong Wolfe), L2 {PROBE_L2:g}")

@@ -13,6 +13,11 @@ Calling convention (:mod:`gankit.nn.conditioning`): ``G(z, y=None)``, ``D(x, y=N
 reach G's normalisation layers (class-conditional batch norm with ``LayerFactory(norm="conditional")``)
 and are ignored otherwise; D ignores them and exposes ``trunk`` / ``head`` / ``feature_dim`` for the
 conditioning parts that add a projection or a class head.
+
+``fc`` > 0 adds one hidden fully connected layer of that width (with the nets' norm and activation) at
+G's input and before D's output, as in InfoGAN's MNIST nets (Chen et al. 2016, arXiv 1606.03657,
+Appendix C, Table 1: FC 1024 in both); DCGAN itself has none (``fc=0``, the default). The layer is a
+1 x 1 (de)convolution on the 1 x 1 map, i.e. a linear layer, so the labels still reach its norm.
 """
 from __future__ import annotations
 
@@ -37,13 +42,17 @@ def plan(resolution: int) -> tuple:
 
 class DCGANGenerator(nn.Module):
     def __init__(self, z_dim: int, out_shape: tuple, width: int = 64,
-                 factory: LayerFactory = LayerFactory(norm="batch", act="relu")):
+                 factory: LayerFactory = LayerFactory(norm="batch", act="relu"), fc: int = 0):
         super().__init__()
         channels, res, _ = out_shape
         base, stages = plan(res)
         ch = width * 2 ** (stages - 1)
         bias = factory.norm == "none"  # a bias is redundant only before a normalisation layer
-        layers = [factory.deconv(z_dim, ch, base, 1, 0, bias=bias), factory.norm_layer(ch), factory.activation()]
+        layers = []
+        if fc > 0:  # InfoGAN's hidden FC layer
+            layers += [factory.deconv(z_dim, fc, 1, 1, 0, bias=bias), factory.norm_layer(fc), factory.activation()]
+            z_dim = fc
+        layers += [factory.deconv(z_dim, ch, base, 1, 0, bias=bias), factory.norm_layer(ch), factory.activation()]
         for _ in range(stages - 1):
             layers += [factory.deconv(ch, ch // 2, 4, 2, 1, bias=bias), factory.norm_layer(ch // 2), factory.activation()]
             ch //= 2
@@ -59,7 +68,7 @@ class DCGANDiscriminator(nn.Module):
     class logits of the semi-supervised GAN's D, shape ``(N, outputs)``)."""
 
     def __init__(self, in_shape: tuple, width: int = 64,
-                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu"), outputs: int = 1):
+                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu"), outputs: int = 1, fc: int = 0):
         super().__init__()
         self.outputs = outputs
         channels, res, _ = in_shape
@@ -70,12 +79,16 @@ class DCGANDiscriminator(nn.Module):
             layers += [factory.conv(ch, ch * 2, 4, 2, 1, bias=factory.norm == "none"), factory.norm_layer(ch * 2),
                        factory.activation()]
             ch *= 2
+        if fc > 0:  # InfoGAN's hidden FC layer: the trunk's features are its fc outputs
+            layers += [factory.conv(ch, fc, base, 1, 0, bias=factory.norm == "none"), factory.norm_layer(fc),
+                       factory.activation()]
+            ch, base = fc, 1
         layers += [factory.conv(ch, outputs, base, 1, 0)]
         self.net = nn.Sequential(*layers)
         self.feature_dim = ch * base * base
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """The features phi(x): the last ``ch x base x base`` map."""
+        """The features phi(x): the last ``ch x base x base`` map (the ``fc`` features when ``fc`` > 0)."""
         return self.net[:-1](x)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,7 @@ class ConditionalParams:
     hidden: int = field(default=256, metadata=_rng(1))    # MLP width and hidden layers
     g_depth: int = field(default=3, metadata=_rng(1))
     d_depth: int = field(default=3, metadata=_rng(1))
+    fc: int = field(default=0, metadata=_rng(0))          # dcgan: hidden FC layer in G and D (InfoGAN's 1024)
     g_cond: Literal["concat", "cbn"] = "concat"          # label into G: appended to z, or conditional BN
     label_dim: int = field(default=0, metadata=_rng(0))  # concat: 0 = one-hot code, d = learned embedding
     # DCGAN and MLP D (SNGAN's has no normalisation): auto is none for MLP; for DCGAN batch, or layer with a
@@ -66,6 +67,8 @@ class ConditionalGAN(GAN):
             raise ConfigError(f"config: GAN '{self.cfg.gan}' is class-conditional and needs labelled data, "
                               f"but '{info.name}' has no class labels")
         p = self.p
+        if p.fc and p.arch != "dcgan":
+            raise ConfigError(f"config: model.fc (a hidden FC layer) is for model.arch=dcgan, not '{p.arch}'")
         concat, mlp = p.g_cond == "concat", p.arch == "mlp"
         label = LabelInput(K, p.label_dim) if concat else None
         norm = "conditional" if not concat else ("none" if mlp else "batch")
@@ -74,7 +77,7 @@ class ConditionalGAN(GAN):
         if mlp:
             G = MLPGenerator(z_in, info.shape, p.hidden, p.g_depth, factory, tanh=True)
         else:
-            G = CONV_GENERATORS[p.arch](z_in, info.shape, p.g_width, factory)
+            G = CONV_GENERATORS[p.arch](z_in, info.shape, p.g_width, factory, **self.fc_arg())
             init_dcgan(G)  # N(0, 0.02) weights; conditional BN keeps its gains 1 and biases 0
         G = InputConditioned(G, label) if concat else G
         D = self.build_d(info, K)
@@ -93,7 +96,10 @@ class ConditionalGAN(GAN):
         p = self.p
         if p.arch == "mlp":
             return MLPDiscriminator((math.prod(in_shape),), p.hidden, p.d_depth, self.d_factory())
-        return CONV_DISCRIMINATORS[p.arch](tuple(in_shape), p.d_width, self.d_factory())
+        return CONV_DISCRIMINATORS[p.arch](tuple(in_shape), p.d_width, self.d_factory(), **self.fc_arg())
+
+    def fc_arg(self) -> dict:
+        return {"fc": self.p.fc} if self.p.fc else {}
 
     def label_input(self, info, num_classes: int):
         """``(LabelInput, D's input shape)`` for a D that takes the label with its input: constant
