@@ -945,7 +945,7 @@ PRESETS = {
              64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                          "d_cond": "concat", "label_dim": 0, "matching_aware": True}),
     "acgan": ("nonsaturating", {}, 1, (ADAM, 5e-4, (0.5, 0.999), "constant"), (ADAM, 5e-4, (0.5, 0.999), "constant"),
-              64, 12000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
+              64, 20000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                           "class_weight": 1.0}),
     "projection": ("hinge", {}, 1, (ADAM, 2e-4, (0.0, 0.9), "constant"), (ADAM, 2e-4, (0.0, 0.9), "constant"),
                    64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
