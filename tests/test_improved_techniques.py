@@ -1,0 +1,85 @@
+"""The parts of Salimans et al. 2016 ("Improved Techniques for Training GANs", arXiv 1606.03498) against
+hand computations: minibatch discrimination (Sec. 3.2), historical averaging (Sec. 3.3) and one-sided
+label smoothing (Sec. 3.4). Feature matching (Sec. 3.1) is checked in tests/test_semisupervised.py."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.nn.minibatch import MinibatchDiscrimination, minibatch_features
+from gankit.objectives import OBJECTIVES
+from gankit.penalties.historical import HistoricalAverage
+
+
+def test_minibatch_discrimination_on_a_three_sample_batch_by_hand():
+    """A = 2 features, B = 2 kernels of C = 2 dims. With T chosen so that M_1 = ((1,0),(0,1)),
+    M_2 = ((0,1),(1,0)), M_3 = ((1,1),(1,1)), the L1 distances are 2 (1-2) and 1 (1-3, 2-3) in both
+    kernels, so o_1 = o_2 = 1 + e^-2 + e^-1 and o_3 = 1 + 2 e^-1 (the j = i term is the 1)."""
+    mbd = MinibatchDiscrimination(2, kernels=2, kernel_dim=2)
+    with torch.no_grad():
+        mbd.T.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]]))
+    f = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    out = mbd(f)
+    a, b = 1 + math.exp(-2) + math.exp(-1), 1 + 2 * math.exp(-1)
+    want = torch.tensor([[1.0, 0.0, a, a], [0.0, 1.0, a, a], [1.0, 1.0, b, b]])
+    assert out.shape == (3, 2 + 2) and mbd.out_features == 4
+    assert torch.allclose(out, want, atol=1e-6)
+
+
+def test_minibatch_features_against_a_loop_and_what_they_see():
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(5, 3, 4, generator=g)
+    loop = torch.zeros(5, 3)
+    for i in range(5):
+        for j in range(5):
+            for b in range(3):
+                loop[i, b] += math.exp(-(m[i, b] - m[j, b]).abs().sum().item())
+    assert torch.allclose(minibatch_features(m), loop, atol=1e-5)
+    # a collapsed batch (every sample the same) gives the largest features, n in every kernel
+    same = m[:1].repeat(5, 1, 1)
+    assert torch.allclose(minibatch_features(same), torch.full((5, 3), 5.0))
+    # conv features are flattened first; gradients reach T
+    mbd = MinibatchDiscrimination(2 * 3 * 3, kernels=4, kernel_dim=3)
+    x = torch.randn(6, 2, 3, 3, generator=g)
+    mbd(x).sum().backward()
+    assert mbd(x).shape == (6, 18 + 4) and mbd.T.grad is not None and mbd.T.grad.abs().sum() > 0
+
+
+def test_historical_average_term_and_its_state_by_hand():
+    """||theta - (1/t) sum_{i<=t} theta[i]||^2 over every parameter, theta[t] the current value; zero at the
+    first update; the average is a constant for the gradient (2 (theta - mean))."""
+    net = nn.Linear(2, 1, bias=True)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        net.bias.fill_(0.0)
+    ha = HistoricalAverage(list(net.parameters()))
+    t1 = ha.term()
+    assert t1.item() == 0.0 and int(ha.count) == 1
+    with torch.no_grad():  # one "update"
+        net.weight.copy_(torch.tensor([[3.0, 2.0]]))
+        net.bias.fill_(4.0)
+    t2 = ha.term()  # mean of ([1,2],0) and ([3,2],4) = ([2,2],2): (3-2)^2 + 0 + (4-2)^2
+    assert t2.item() == pytest.approx(1.0 + 4.0) and int(ha.count) == 2
+    t2.backward()
+    assert torch.allclose(net.weight.grad, torch.tensor([[2.0, 0.0]])) and net.bias.grad.item() == pytest.approx(4.0)
+    # the state is buffers: saved and restored with a state dict
+    other = HistoricalAverage(list(nn.Linear(2, 1).parameters()))
+    other.load_state_dict(ha.state_dict())
+    assert int(other.count) == 2 and all(torch.equal(a, b) for a, b in zip(other.sums, ha.sums))
+
+
+def test_one_sided_label_smoothing_objective_by_hand():
+    """D: -0.9 log D(x) - 0.1 log(1 - D(x)) - log(1 - D(G(z))); fakes keep target 0 (one-sided); G non-saturating."""
+    obj = OBJECTIVES.get("nonsaturating-ls")
+    l_real, l_fake = torch.tensor([0.5, -1.0]), torch.tensor([0.2, 2.0])
+    s = torch.sigmoid
+    want = (-(0.9 * torch.log(s(l_real)) + 0.1 * torch.log(1 - s(l_real)))).mean() - torch.log(1 - s(l_fake)).mean()
+    assert obj.d_loss(l_real, l_fake).item() == pytest.approx(want.item(), rel=1e-6)
+    assert obj.g_loss(l_fake).item() == pytest.approx((-torch.log(s(l_fake))).mean().item(), rel=1e-6)
+    # the smoothed D loss is smallest at D(x) = 0.9 on real data, not at 1
+    grid = torch.linspace(-5, 5, 2001)
+    best = grid[torch.stack([obj.d_loss(v.view(1), torch.tensor([-20.0])) for v in grid]).argmin()]
+    assert torch.sigmoid(best).item() == pytest.approx(0.9, abs=2e-3)
