@@ -83,3 +83,61 @@ def test_one_sided_label_smoothing_objective_by_hand():
     grid = torch.linspace(-5, 5, 2001)
     best = grid[torch.stack([obj.d_loss(v.view(1), torch.tensor([-20.0])) for v in grid]).argmin()]
     assert torch.sigmoid(best).item() == pytest.approx(0.9, abs=2e-3)
+
+
+def test_virtual_batch_norm_by_hand_and_independent_of_the_batch():
+    """Each sample is normalised with (n * reference stats + its own) / (n + 1), per channel over positions;
+    the reference batch itself with its own statistics; a sample's output does not depend on its batch."""
+    from gankit.nn import LayerFactory
+    from gankit.nn.virtual_batchnorm import VirtualBatchNorm, WithReferenceBatch
+
+    g = torch.Generator().manual_seed(0)
+    ref, x = torch.randn(4, 3, 2, 2, generator=g), torch.randn(5, 3, 2, 2, generator=g) * 2 + 1
+    vbn = LayerFactory(norm="virtual").norm_layer(3)
+    assert isinstance(vbn, VirtualBatchNorm)
+    with torch.no_grad():
+        vbn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        vbn.bias.copy_(torch.tensor([0.0, -1.0, 3.0]))
+    net = WithReferenceBatch(nn.Sequential(vbn), ref)
+    out = net(x)
+    n = 4
+    r_mean, r_sq = ref.mean((0, 2, 3)), (ref * ref).mean((0, 2, 3))
+    for i in range(5):
+        m, q = x[i].mean((1, 2)), (x[i] * x[i]).mean((1, 2))
+        mean, sq = (n * r_mean + m) / (n + 1), (n * r_sq + q) / (n + 1)
+        want = (x[i] - mean.view(3, 1, 1)) / torch.sqrt(sq - mean ** 2 + 1e-5).view(3, 1, 1)
+        want = want * vbn.weight.view(3, 1, 1) + vbn.bias.view(3, 1, 1)
+        assert torch.allclose(out[i], want.detach(), atol=1e-5)
+        assert torch.allclose(net(x[i:i + 1])[0], out[i], atol=1e-5)  # alone or in a batch: the same
+    # 2-D inputs (N, C): the statistics over the batch dimension only
+    ref2, x2 = torch.randn(6, 4, generator=g), torch.randn(3, 4, generator=g)
+    net2 = WithReferenceBatch(nn.Sequential(VirtualBatchNorm(4)), ref2)
+    mean = (6 * ref2.mean(0) + x2) / 7
+    sq = (6 * (ref2 ** 2).mean(0) + x2 ** 2) / 7
+    assert torch.allclose(net2(x2), (x2 - mean) / torch.sqrt(sq - mean ** 2 + 1e-5), atol=1e-5)
+    # train and eval mode agree (no running statistics); the reference is a buffer (saved in checkpoints)
+    net.eval()
+    assert torch.allclose(net(x), out, atol=1e-6)
+    assert "reference" in net.state_dict() and torch.equal(net.state_dict()["reference"], ref)
+
+
+def test_virtual_batch_norm_gradients_reach_through_the_reference_pass_and_need_the_wrapper():
+    from gankit.errors import GankitError
+    from gankit.nn.virtual_batchnorm import VirtualBatchNorm, WithReferenceBatch
+
+    g = torch.Generator().manual_seed(1)
+    lin = nn.Linear(3, 4)
+    net = WithReferenceBatch(nn.Sequential(lin, VirtualBatchNorm(4)), torch.randn(8, 3, generator=g))
+    x = torch.randn(2, 3, generator=g)
+    net(x).pow(2).sum().backward()
+    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
+    # a deep copy (an EMA generator) uses its own layers, and the same reference
+    import copy
+
+    twin = copy.deepcopy(net)
+    assert all(a is b for a, b in zip(twin.vbn, [m for m in twin.net.modules() if isinstance(m, VirtualBatchNorm)]))
+    assert torch.allclose(twin(x), net(x))
+    with pytest.raises(GankitError, match="reference batch"):
+        nn.Sequential(nn.Linear(3, 4), VirtualBatchNorm(4))(x)
+    with pytest.raises(GankitError, match="no virtual batch norm"):
+        WithReferenceBatch(nn.Linear(3, 4), torch.zeros(2, 3))

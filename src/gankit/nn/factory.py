@@ -8,7 +8,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import ConfigError
 
-NORMS = ("batch", "instance", "layer", "conditional", "none")
+NORMS = ("batch", "instance", "layer", "conditional", "virtual", "none")
 ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 
 
@@ -19,7 +19,8 @@ class LayerFactory:
     ``sn``: wrap weight layers in spectral normalisation (Miyato et al. 2018, arXiv 1802.05957;
     one power iteration per forward with a persistent u). ``norm``: normalisation layer kind;
     ``conditional`` is class-conditional batch norm (:class:`~gankit.nn.conditioning.ConditionalBatchNorm`,
-    ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``).
+    ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``); ``virtual`` is
+virtual batch norm (:mod:`gankit.nn.virtual_batchnorm`; the net must be wrapped with its reference batch).
     ``act``: activation kind; ``slope`` is the LeakyReLU negative slope.
     """
 
@@ -64,6 +65,10 @@ class LayerFactory:
             return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
         if self.norm == "instance":
             return nn.InstanceNorm2d(channels, affine=True)
+        if self.norm == "virtual":  # the net must then be wrapped in nn.virtual_batchnorm.WithReferenceBatch
+            from .virtual_batchnorm import VirtualBatchNorm
+
+            return VirtualBatchNorm(channels)
         if self.norm == "layer":
             return nn.GroupNorm(1, channels)
         return nn.Identity()
