@@ -25,7 +25,8 @@ from gankit.config import resolve
 from gankit.data import UNLABELLED, DataInfo, FewLabelLoader, make_loader, select_labelled
 from gankit.errors import ConfigError, GankitError
 from gankit.gans import GANS
-from gankit.gans.conditional.semisupervised import class_error, feature_matching_loss, semisupervised_d_terms
+from gankit.gans.conditional.semisupervised import class_error, semisupervised_d_terms
+from gankit.objectives.feature_matching import feature_matching_loss
 from gankit.nn import ClassifierDiscriminator
 from gankit.train.loop import Trainer, prepare_run_dir
 from test_wiring import check_phases_change_only_their_group, image_base, instrumented_step, make_trainer

@@ -1,7 +1,10 @@
 """Layers and blocks. :class:`LayerFactory` makes conv/linear layers with or without spectral
 normalisation, and normalisation/activation layers by name, so architectures are written once
-(DESIGN principle 3). :mod:`.conditioning` holds the ways of conditioning on a class label."""
+(DESIGN principle 3). :mod:`.conditioning` holds the ways of conditioning on a class label;
+:mod:`.minibatch` and :mod:`.virtual_batchnorm` two of Salimans et al.'s (2016) techniques."""
 from .factory import LayerFactory, init_dcgan  # noqa: F401
 from .conditioning import (AuxClassifierDiscriminator, ClassifierDiscriminator, ConditionalBatchNorm,  # noqa: F401
                            InputConditioned, LabelBound, LabelInput, LabelSequential, ProjectionDiscriminator)
 from .spectral import largest_singular_value, spectral_norms  # noqa: F401,E402
+from .minibatch import MinibatchDiscrimination  # noqa: F401,E402
+from .virtual_batchnorm import VirtualBatchNorm, WithReferenceBatch  # noqa: F401,E402

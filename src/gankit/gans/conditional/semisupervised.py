@@ -53,6 +53,7 @@ from ...config import _rng
 from ...errors import ConfigError
 from ...models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ...nn import ClassifierDiscriminator, LayerFactory, init_dcgan
+from ...objectives.feature_matching import feature_matching_loss
 from .. import GANS
 from ..base import GAN, StepResult
 
@@ -100,19 +101,6 @@ def semisupervised_d_terms(logits_real: Tensor, labels: Tensor, logits_fake: Ten
     unsup = (_masked_mean(F.softplus(-torch.logsumexp(logits_real, 1)), unlabelled)
              + F.softplus(torch.logsumexp(logits_fake, 1)).mean())
     return sup, unsup
-
-
-def feature_matching_loss(f_real: Tensor, f_fake: Tensor, rows: Optional[Tensor] = None) -> Tensor:
-    """Salimans et al. 2016 (arXiv 1606.03498, Sec. 3.1): ``|| mean f(x) - mean f(G(z)) ||_2^2``, summed over the
-    features; ``f_real`` (N, F) and ``f_fake`` (M, F) flattened features, ``rows`` (N,) bool the real rows to
-    average (None: all)."""
-    f_real, f_fake = f_real.float().flatten(1), f_fake.float().flatten(1)
-    if rows is None:
-        mean_real = f_real.mean(0)
-    else:
-        w = rows.to(f_real.dtype)
-        mean_real = (f_real * w[:, None]).sum(0) / w.sum().clamp(min=1.0)
-    return (mean_real - f_fake.mean(0)).pow(2).sum()
 
 
 def class_error(logits: Tensor, labels: Tensor) -> Tensor:
