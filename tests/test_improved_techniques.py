@@ -141,3 +141,74 @@ def test_virtual_batch_norm_gradients_reach_through_the_reference_pass_and_need_
         nn.Sequential(nn.Linear(3, 4), VirtualBatchNorm(4))(x)
     with pytest.raises(GankitError, match="no virtual batch norm"):
         WithReferenceBatch(nn.Linear(3, 4), torch.zeros(2, 3))
+
+
+# ---------------------------------------------------------------- the named GAN: its switches reach its steps
+def _improved(*over):
+    from gankit.config import resolve
+    from gankit.data import DataInfo
+    from gankit.gans import GANS
+
+    info = DataInfo("mnist", "images", (1, 28, 28), 10)
+    cfg = resolve("improved-gan", ["data=mnist", "model.g_width=4", "model.d_width=4", "model.z_dim=6",
+                                   "model.minibatch=5", "model.minibatch_dim=3", "model.vbn_size=7", *over])
+    return GANS.get("improved-gan")(cfg, info)
+
+
+def test_improved_gan_steps_compose_its_switches_by_hand():
+    from gankit.objectives.feature_matching import feature_matching_loss
+    from gankit.objectives.standard import nonsaturating_g_loss, one_sided_smoothed_d_loss
+
+    gan = _improved("model.historical=0.5", "model.feature_matching=true")
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    assert gan.objective.name == "nonsaturating-ls"  # one-sided label smoothing by default
+    # D: the smoothed loss on the same fakes + 0.5 x the historical term (0 at the first update, then not)
+    torch.manual_seed(3)
+    loss, logs = gan.d_step(real, None)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        fake = gan.G(gan.sample_z(8))
+    want = one_sided_smoothed_d_loss(gan.D(real), gan.D(fake))
+    assert loss.item() == pytest.approx(want.item(), rel=1e-5) and logs["hist_d"].item() == 0.0
+    with torch.no_grad():
+        for p in gan.D.parameters():
+            p.add_(0.01)
+    torch.manual_seed(4)
+    loss, logs = gan.d_step(real, None)
+    torch.manual_seed(4)
+    with torch.no_grad():
+        fake = gan.G(gan.sample_z(8))
+    want = one_sided_smoothed_d_loss(gan.D(real), gan.D(fake)) + 0.5 * logs["hist_d"]
+    assert logs["hist_d"].item() > 0 and loss.item() == pytest.approx(want.item(), rel=1e-5)
+    # G: feature matching on D's last feature map, + 0.5 x G's historical term
+    torch.manual_seed(5)
+    loss, logs = gan.g_step(real, None)
+    torch.manual_seed(5)
+    fm = feature_matching_loss(gan.D.trunk(real), gan.D.trunk(gan.G(gan.sample_z(8))))
+    assert loss.item() == pytest.approx(fm.item() + 0.5 * logs["hist_g"].item(), rel=1e-5)
+    # without feature matching: the non-saturating G loss on D's output (minibatch features included)
+    gan = _improved()
+    torch.manual_seed(6)
+    loss, logs = gan.g_step(real, None)
+    torch.manual_seed(6)
+    assert loss.item() == pytest.approx(nonsaturating_g_loss(gan.D(gan.G(gan.sample_z(8)))).item(), rel=1e-5)
+    assert "hist_g" not in logs and gan.hist_g is None and gan.hist_d is None
+
+
+def test_improved_gan_state_vbn_reference_and_historical_sums_are_in_the_state_dict():
+    gan = _improved("model.historical=0.1", "seed=7")
+    state = gan.state_dict()
+    ref = state["G.reference"]
+    assert ref.shape == (7, 6) and torch.equal(ref, torch.randn(7, 6, generator=torch.Generator().manual_seed(7)))
+    assert "hist_g.count" in state and "hist_d.sum0" in state and "G_ema.reference" in state
+    # a sample does not depend on the rest of its batch (VBN), in train mode too
+    z = torch.randn(5, 6)
+    assert torch.allclose(gan.G(z)[2:3], gan.G(z[2:3]), atol=1e-5)
+    # label smoothing off / on is the objective; other objectives are refused in one line
+    from gankit.config import resolve
+    from gankit.errors import ConfigError
+
+    assert _improved("objective=nonsaturating").objective.name == "nonsaturating"
+    with pytest.raises(ConfigError, match="objective must be") as e:
+        resolve("improved-gan", ["data=mnist", "objective=wgan"])
+    assert "\n" not in str(e.value)

@@ -33,6 +33,8 @@ from gankit.config import resolve
 from gankit.data import DataInfo
 from gankit.gans import GANS
 from gankit.nn.conditioning import ConditionalBatchNorm, LabelInput
+from gankit.nn.minibatch import MinibatchDiscrimination
+from gankit.nn.virtual_batchnorm import VirtualBatchNorm
 from gankit.nn.spectral import sn_layers
 from gankit.objectives.energy import pulling_away_term
 from gankit.penalties import PENALTIES
@@ -48,7 +50,8 @@ ENERGY = ("ebgan", "began")
 # for images only: dcgan by design, the class-conditional GANs because the 2-D sets have no labels, InfoGAN
 # (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
 # VAE/GAN (its reconstruction losses and pictures are on images)
-IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan")
+IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan",
+              "improved-gan")
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
 # (data.size=64 has at least 4 images of each digit)
 FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labels=20"]}
@@ -567,8 +570,12 @@ def describe(net) -> list:
             rows.append(("elu", m.alpha))
         elif isinstance(m, nn.Tanh):
             rows.append(TANH)
-        elif isinstance(m, nn.Identity):
+        elif isinstance(m, (nn.Identity, nn.Flatten)):
             pass
+        elif isinstance(m, VirtualBatchNorm):
+            rows.append(("vbn", m.channels))
+        elif isinstance(m, MinibatchDiscrimination):
+            rows.append(("minibatch", m.in_features, m.kernels, m.kernel_dim))
         elif isinstance(m, ConditionalBatchNorm):  # gains and biases per class
             rows.append(cbn(m.bn.num_features, m.gain.num_embeddings))
         elif isinstance(m, LabelInput):
@@ -710,6 +717,10 @@ SEMISUP_D28 = [conv(1, W, 4, 2, 1), L2, conv(W, 2 * W, 4, 2, 1), L2, conv(2 * W,
 BIGAN_JOINT = [lin(Z, H), L2, lin(H, H), L2, lin(2 * H, H), L2, lin(H, 1)]
 BIGAN_D28 = DCGAN_D28[:-1] + [conv(2 * W, H, 7, 1, 0)] + BIGAN_JOINT
 BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
+# Improved GAN (Salimans et al. 2016): DCGAN's G with virtual batch norm (Sec. 3.5); DCGAN's D whose output layer
+# is a linear layer on the flattened features and B = 6 minibatch features of C = 3 dimensions (Sec. 3.2)
+IMPROVED_G28 = [("vbn", r[1]) if r[0] == "bn2d" else r for r in DCGAN_G28]
+IMPROVED_D28 = DCGAN_D28[:-1] + [("minibatch", 2 * W * 49, 6, 3), lin(2 * W * 49 + 6, 1)]
 
 
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
@@ -740,11 +751,13 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
     ("bigan", POINTS, [], MLP_G_POINTS, BIGAN_D_POINTS),
     ("triplegan", MNIST, [], CGAN_G28, CGAN_D28),  # CGAN's G and D (the classifier C: tests/test_triplegan.py)
     ("vaegan", MNIST, [], DCGAN_G28, DCGAN_D28),   # DCGAN's G and D (the encoder: the ALI one, tests/test_bigan.py)
+    ("improved-gan", MNIST, ["model.minibatch=6", "model.minibatch_dim=3"], IMPROVED_G28, IMPROVED_D28),
+    ("improved-gan", MNIST, ["model.minibatch=0", "model.vbn=false"], DCGAN_G28, DCGAN_D28),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
         "projection-cbn-28", "projection-sngan-28",
         "infogan-28", "infogan-fc-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28",
-        "vaegan-28"])
+        "vaegan-28", "improved-gan-28", "improved-gan-off-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
     if name in ENERGY:
@@ -777,7 +790,7 @@ def test_norm_layers_of_the_image_discriminators():
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
-         "triplegan": 100, "vaegan": 32}
+         "triplegan": 100, "vaegan": 32, "improved-gan": 100}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
 CODES = {"infogan": 2}
@@ -954,6 +967,10 @@ PRESETS = {
                 128, 5000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
                             "g_width": 64, "d_width": 64, "fc": 1024, "q_hidden": 128, "lambda_cat": 1.0, "lambda_cont": 1.0,
                             "cont_std": "fixed", "g_cond": "concat"}),
+    "improved-gan": ("nonsaturating-ls", {}, 1, (ADAM, 5e-4, (0.5, 0.999), "constant"),
+                     (ADAM, 5e-4, (0.5, 0.999), "constant"), 64, 12000,
+                     {"z_dim": 100, "g_width": 16, "d_width": 16, "feature_matching": False, "minibatch": 100,
+                      "minibatch_dim": 5, "historical": 0.0, "vbn": True, "vbn_size": 64}),
     "semisupervised-gan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"),
                            (ADAM, 2e-4, (0.5, 0.999), "constant"), 100, 6000,
                            {"arch": "dcgan", "z_dim": 100, "g_width": 32, "d_width": 32, "d_norm": "none",

@@ -9,3 +9,4 @@ from .base import GAN, Phase  # noqa: E402,F401
 from . import energy, sngan  # noqa: E402,F401
 from . import conditional  # noqa: E402,F401
 from . import representation  # noqa: E402,F401
+from . import network  # noqa: E402,F401

@@ -18,6 +18,10 @@ conditioning parts that add a projection or a class head.
 G's input and before D's output, as in InfoGAN's MNIST nets (Chen et al. 2016, arXiv 1606.03657,
 Appendix C, Table 1: FC 1024 in both); DCGAN itself has none (``fc=0``, the default). The layer is a
 1 x 1 (de)convolution on the 1 x 1 map, i.e. a linear layer, so the labels still reach its norm.
+
+``minibatch`` = B > 0 puts minibatch discrimination (Salimans et al. 2016, arXiv 1606.03498, Sec. 3.2;
+:class:`gankit.nn.MinibatchDiscrimination`, ``minibatch_dim`` = C) between D's features and its output:
+the last layer is then a linear layer on ``[features, B minibatch features]``.
 """
 from __future__ import annotations
 
@@ -68,7 +72,8 @@ class DCGANDiscriminator(nn.Module):
     class logits of the semi-supervised GAN's D, shape ``(N, outputs)``)."""
 
     def __init__(self, in_shape: tuple, width: int = 64,
-                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu"), outputs: int = 1, fc: int = 0):
+                 factory: LayerFactory = LayerFactory(norm="batch", act="lrelu"), outputs: int = 1, fc: int = 0,
+                 minibatch: int = 0, minibatch_dim: int = 5):
         super().__init__()
         self.outputs = outputs
         channels, res, _ = in_shape
@@ -83,7 +88,13 @@ class DCGANDiscriminator(nn.Module):
             layers += [factory.conv(ch, fc, base, 1, 0, bias=factory.norm == "none"), factory.norm_layer(fc),
                        factory.activation()]
             ch, base = fc, 1
-        layers += [factory.conv(ch, outputs, base, 1, 0)]
+        if minibatch > 0:  # Salimans et al.'s minibatch features, then a linear output layer
+            from ..nn import MinibatchDiscrimination
+
+            mbd = MinibatchDiscrimination(ch * base * base, minibatch, minibatch_dim)
+            layers += [nn.Sequential(nn.Flatten(), mbd, factory.linear(mbd.out_features, outputs))]
+        else:
+            layers += [factory.conv(ch, outputs, base, 1, 0)]
         self.net = nn.Sequential(*layers)
         self.feature_dim = ch * base * base
 
@@ -93,7 +104,10 @@ class DCGANDiscriminator(nn.Module):
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         """The score psi(h), one per sample (``outputs`` of them when more than one)."""
-        return self._scores(self.net[-1](h.view(h.shape[0], -1, *self.net[-1].kernel_size)))
+        last = self.net[-1]
+        if not isinstance(last, nn.Conv2d):  # the minibatch-discrimination output (flattens itself)
+            return self._scores(last(h))
+        return self._scores(last(h.view(h.shape[0], -1, *last.kernel_size)))
 
     def _scores(self, out: torch.Tensor) -> torch.Tensor:
         out = out.flatten(1)
