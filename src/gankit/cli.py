@@ -260,7 +260,7 @@ def _eval_kw(a) -> dict:
               inception_weights=a.inception_weights, batch_size=a.batch_size)
     if a.data_root:
         kw["root"] = a.data_root
-    if getattr(a, "probe_size", None) is not None:
+    if a.probe_size is not None:
         kw["probe_size"] = a.probe_size
     return kw
 

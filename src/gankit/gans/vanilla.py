@@ -55,10 +55,16 @@ class ComposedGAN(GAN):
                              tanh=info.kind == "images")
             D = MLPDiscriminator(info.shape, p.hidden, p.d_depth, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
             return G, D
-        g_norm = "batch" if p.g_norm == "auto" else p.g_norm
+        return self.dcgan_nets(info)
+
+    def dcgan_nets(self, info, g_norm: Optional[str] = None, **d_options):
+        """DCGAN's G and D from :class:`NetParams` with Radford's init; ``g_norm`` overrides G's norm and
+        ``d_options`` go to :class:`DCGANDiscriminator` (e.g. the Improved GAN's minibatch discrimination)."""
+        p = self.p
+        g_norm = g_norm or ("batch" if p.g_norm == "auto" else p.g_norm)
         d_norm = ("layer" if self.per_sample_penalties else "batch") if p.d_norm == "auto" else p.d_norm
         G = DCGANGenerator(p.z_dim, info.shape, p.g_width, LayerFactory(norm=g_norm, act="relu"))
-        D = DCGANDiscriminator(info.shape, p.d_width, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
+        D = DCGANDiscriminator(info.shape, p.d_width, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"), **d_options)
         init_dcgan(G)
         init_dcgan(D)
         return G, D

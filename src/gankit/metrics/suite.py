@@ -101,9 +101,10 @@ class Context:
         return x, y
 
     def encoded(self) -> Optional[dict]:
-        """The encoder's features of the first ``probe_size`` training images (all when None) and of every image of the scored
-        split, with their labels (one batched pass each, shared by linear_probe and nn_accuracy). None when the
-        data has no labels and the metrics were not asked for by name (they are then left out of the defaults)."""
+        """The encoder's features of the first ``probe_size`` training images (all when None) and of every image
+        of the scored split, with their labels (one batched pass each, shared by linear_probe and nn_accuracy).
+        None when the data has no labels and the metrics were not asked for by name (they are then left out of
+        the defaults)."""
         if self._encoded is None:
             o = self.options
             x_tr, y_tr = self.real_split("train", o["probe_size"])

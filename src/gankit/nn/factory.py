@@ -20,7 +20,7 @@ class LayerFactory:
     one power iteration per forward with a persistent u). ``norm``: normalisation layer kind;
     ``conditional`` is class-conditional batch norm (:class:`~gankit.nn.conditioning.ConditionalBatchNorm`,
     ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``); ``virtual`` is
-virtual batch norm (:mod:`gankit.nn.virtual_batchnorm`; the net must be wrapped with its reference batch).
+    virtual batch norm (:mod:`gankit.nn.virtual_batchnorm`; the net must be wrapped with its reference batch).
     ``act``: activation kind; ``slope`` is the LeakyReLU negative slope.
     """
 

@@ -29,8 +29,7 @@ from torch import Tensor
 
 from ...config import _rng
 from ...errors import ConfigError
-from ...models import DCGANDiscriminator, DCGANGenerator
-from ...nn import LayerFactory, WithReferenceBatch, init_dcgan
+from ...nn import WithReferenceBatch
 from ...objectives.feature_matching import feature_matching_loss
 from ...penalties import HistoricalAverage
 from .. import GANS
@@ -71,13 +70,8 @@ class ImprovedGAN(ComposedGAN):
         p = self.p
         if self.pick_arch(info, "dcgan") != "dcgan":
             raise ConfigError("config: GAN 'improved-gan' has DCGAN nets; model.arch must be dcgan or auto")
-        g_norm = "virtual" if p.vbn else ("batch" if p.g_norm == "auto" else p.g_norm)
-        d_norm = ("layer" if self.per_sample_penalties else "batch") if p.d_norm == "auto" else p.d_norm
-        G = DCGANGenerator(p.z_dim, info.shape, p.g_width, LayerFactory(norm=g_norm, act="relu"))
-        D = DCGANDiscriminator(info.shape, p.d_width, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"),
-                               minibatch=p.minibatch, minibatch_dim=p.minibatch_dim)
-        init_dcgan(G)
-        init_dcgan(D)
+        G, D = self.dcgan_nets(info, g_norm="virtual" if p.vbn else None, minibatch=p.minibatch,
+                               minibatch_dim=p.minibatch_dim)
         if p.vbn:  # the reference noise: drawn once from the run's seed, kept in the checkpoint
             gen = torch.Generator().manual_seed(int(self.cfg.seed or 0))
             G = WithReferenceBatch(G, torch.randn(p.vbn_size, p.z_dim, generator=gen))
