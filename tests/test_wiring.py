@@ -117,6 +117,7 @@ def image_base(request):
     ("wgan-gp", None, "mnist"), ("wgan-gp", None, "ring8"), ("wgan-gp", 1, "ring8"), ("wgan-gp", 3, "ring8"),
     ("began", 1, "ring8"), ("began", 3, "ring8"), ("ebgan", 1, "ring8"), ("ebgan", 3, "ring8"),
     ("sngan", 1, "ring8"), ("sngan", 3, "ring8"), ("bigan", 1, "ring8"), ("bigan", 3, "ring8"),
+    ("improved-gan", 1, "mnist"), ("improved-gan", 2, "mnist"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
@@ -456,9 +457,10 @@ def build(name, info, *extra):
     ("bigan", POINTS, "torch", "torch"),
     ("triplegan", MNIST, "dcgan", "dcgan"),  # the classifier C too
     ("vaegan", MNIST, "dcgan", "dcgan"),    # the encoder too
+    ("improved-gan", MNIST, "dcgan", "dcgan"),  # D's output layer after the minibatch features too
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
         "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
-        "bigan-points", "triplegan-28", "vaegan-28"])
+        "bigan-points", "triplegan-28", "vaegan-28", "improved-gan-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     nets = ((gan.G, g_init, "G"), (gan.D, d_init, "D")) + (((gan.E, d_init, "E"),) if hasattr(gan, "E") else ()) \
