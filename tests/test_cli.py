@@ -123,6 +123,12 @@ def test_sample_npz_with_class_and_code_and_their_errors(tmp_path, mnist_root):
         c = npz("c.npz")
         assert c["y"].tolist() == [6] * 4
         assert np.allclose(c["x"], runs["cgan"].sample(4, seed=0, label=6).numpy(), rtol=0, atol=1e-5)
+        # the truncation trick (a Gaussian z): the API's samples; refused for InfoGAN's uniform codes
+        r = cli(str(runs["cgan"].dir), "--n", "4", "--class", "6", "--truncation", "0.5", "--out", "t.npz")
+        assert r.rc == 0, r.describe()
+        t = npz("t.npz")["x"]
+        assert np.allclose(t, runs["cgan"].sample(4, seed=0, label=6, truncation=0.5).numpy(), rtol=0, atol=1e-5)
+        assert not np.allclose(t, c["x"])
         # an unconditional run: x only
         assert cli(str(runs["dcgan"].dir), "--n", "3", "--out", "u.npz").rc == 0
         u = npz("u.npz")
@@ -141,11 +147,20 @@ def test_sample_npz_with_class_and_code_and_their_errors(tmp_path, mnist_root):
             ((runs["cgan"].dir, "--class", "1", "--code", "c=1"), ("not both",)),
             ((runs["cgan"].dir, "--class", "one"), ("--class",)),
             ((runs["cgan"].dir, "--out", "x.npx"), (".npz",)),
+            ((runs["infogan"].dir, "--truncation", "0.5"), ("--truncation", "Gaussian")),
+            ((runs["cgan"].dir, "--truncation", "0"), ("--truncation", "> 0")),
+            ((runs["cgan"].dir, "--truncation", "nan"), ("--truncation", "> 0")),
         ]:
             r = cli(str(args[0]), *args[1:], "--out", "err.npz") if "--out" not in args else cli(str(args[0]), *args[1:])
             assert r.rc == 2, r.describe()
             assert_user_error(r, words)
         assert not (tmp_path / "cwd" / "err.npz").exists()
+        # gankit eval --truncation T scores truncated samples and says so in the result
+        r = run_cli(["eval", str(runs["cgan"].dir), "--n", "50", "--num-real", "50", "--metrics", "class_accuracy",
+                     "--truncation", "0.5", "--out", "e.json"], cwd=tmp_path / "cwd")
+        assert r.rc == 0, r.describe()
+        result = json.loads((tmp_path / "cwd" / "e.json").read_text())
+        assert "truncation 0.5" in json.dumps(result) and "class_accuracy" in result
     finally:
         stop_server()
     assert line.startswith("gankit: error:")

@@ -32,7 +32,8 @@ import gankit
 from gankit.config import resolve
 from gankit.data import DataInfo
 from gankit.gans import GANS
-from gankit.nn.conditioning import ConditionalBatchNorm, LabelInput
+from gankit.nn.attention import SelfAttention
+from gankit.nn.conditioning import ConditionalBatchNorm, LabelInput, LinearConditionalBatchNorm
 from gankit.nn.minibatch import MinibatchDiscrimination
 from gankit.nn.virtual_batchnorm import VirtualBatchNorm
 from gankit.nn.spectral import sn_layers
@@ -43,6 +44,7 @@ from gankit.train.loop import Trainer, prepare_run_dir, start
 POINTS = DataInfo("ring8", "points", (2,), 0, torch.zeros(8, 2), 0.01)
 MNIST = DataInfo("mnist", "images", (1, 28, 28), 10)
 RGB32 = DataInfo("cifar10", "images", (3, 32, 32), 10)
+FASHION32 = DataInfo("fashion-mnist", "images", (1, 32, 32), 10)
 
 BASE = ["data=ring8", "data.size=64", "batch_size=8", "steps=10", "device=cpu", "train.progress=false",
         "model.hidden=8", "model.z_dim=4", "model.g_width=4", "model.d_width=4"]
@@ -51,7 +53,9 @@ ENERGY = ("ebgan", "began")
 # (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
 # VAE/GAN (its reconstruction losses and pictures are on images)
 IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan",
-              "improved-gan")
+              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
+# the ResNet GANs: presets on Fashion-MNIST at 32 x 32 (SAGAN's attention block sits on the 16 x 16 maps)
+RESNET32 = ("sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
 # (data.size=64 has at least 4 images of each digit)
 FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labels=20"]}
@@ -60,7 +64,13 @@ FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labe
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch thread (tests/conftest.py)
 
 
+def no_mlp_keys(name, over) -> list:
+    """``over`` without the MLP-width key for the GANs that have no MLP nets (the ResNet GANs)."""
+    return [o for o in over if not (name in RESNET32 and o.startswith("model.hidden="))]
+
+
 def make_trainer(tmp_path, name, *extra, out="run", base=BASE):
+    base = no_mlp_keys(name, base)
     over = list(base) + (["model.code_dim=4"] if name in ENERGY else []) + FEW_LABELS.get(name, []) + list(extra)
     cfg = resolve(name, over + [f"out={tmp_path / out}"])
     return Trainer(cfg, prepare_run_dir(cfg, False))
@@ -118,12 +128,13 @@ def image_base(request):
     ("began", 1, "ring8"), ("began", 3, "ring8"), ("ebgan", 1, "ring8"), ("ebgan", 3, "ring8"),
     ("sngan", 1, "ring8"), ("sngan", 3, "ring8"), ("bigan", 1, "ring8"), ("bigan", 3, "ring8"),
     ("improved-gan", 1, "mnist"), ("improved-gan", 2, "mnist"),
+    ("sngan-resnet", None, "mnist"), ("ssgan", None, "mnist"), ("biggan", None, "mnist"), ("sagan", None, "mnist"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
     extra = [] if k is None else [f"train.n_critic={k}"]
     if k is None:
-        k = 5 if data == "mnist" else 1
+        k = PRESETS[name][2] if data == "mnist" else 1  # the preset's images n_critic; 1 in the 2-D sections
         assert resolve(name, [f"data={data}"]).train.n_critic == k
     tr = make_trainer(tmp_path, name, *extra, base=image_base(request) if data == "mnist" else BASE)
     assert [(p.group, p.repeat) for p in tr.phases] == [("d", k), ("g", 1)]
@@ -211,6 +222,19 @@ def test_each_phase_changes_only_its_own_parameters(tmp_path, name):
     tr = make_trainer(tmp_path, name)
     updates = instrumented_step(tr)
     check_phases_change_only_their_group(updates, tr.cfg.train.n_critic)
+
+
+@pytest.mark.parametrize("name", ["sngan-resnet", "sagan", "ssgan", "biggan"])
+def test_each_phase_changes_only_its_own_parameters_resnet_gans(tmp_path, request, name):
+    """The ResNet GANs on images (their presets' n_critic); SS-GAN's rotation head is trained with D, in D's
+    phases only (an update of it in G's phase, or a head left out of D's optimiser, fails)."""
+    tr = make_trainer(tmp_path, name, base=image_base(request))
+    nets = {"g": tr.gan.G, "d": nn.ModuleDict({"D": tr.gan.D, **({"rot": tr.gan.rotation} if name == "ssgan" else {})})}
+    updates = instrumented_step(tr, nets)
+    check_phases_change_only_their_group(updates, tr.cfg.train.n_critic)
+    if name == "ssgan":
+        assert {n for g, n, _ in updates[0][3] if n.startswith("rot.")} == {n for n in updates[0][1]["d"]
+                                                                            if n.startswith("rot.")}
 
 
 def test_each_phase_changes_only_its_own_parameters_dcgan_with_batchnorm(tmp_path, request):
@@ -422,6 +446,38 @@ def check_torch_default_init(net, what):
             assert m.bias.abs().max() <= bound + 1e-7 and bool(m.bias.ne(0).all()), (what, m)
 
 
+def check_xavier_init(net, what):
+    """Glorot-uniform weights, U(-b, b) with b = gain sqrt(6 / (fan_in + fan_out)), gain sqrt(2) on the residual
+    branches' 3x3 convs (conv1 / conv2) and 1 elsewhere; zero biases."""
+    layers = [(n, m) for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    assert layers
+    for name, m in layers:
+        w = weight_of(m)
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
+        gain = math.sqrt(2) if name.rsplit(".", 1)[-1] in ("conv1", "conv2") else 1.0
+        bound = gain * math.sqrt(6 / (fan_in + fan_out))
+        assert w.abs().max() <= bound + 1e-6, (what, name)
+        if w.numel() >= 200:
+            assert w.abs().max() > 0.9 * bound, (what, name)
+            n = w.numel()
+            assert abs(w.std().item() - bound / math.sqrt(3)) < 5 * bound / math.sqrt(3) / math.sqrt(2 * n), (what, name)
+        if m.bias is not None:
+            assert torch.equal(m.bias, torch.zeros_like(m.bias)), (what, name)
+
+
+def check_ortho_init(net, what):
+    """Orthogonal weights: the rows of W.view(out, -1) orthonormal (or its columns when out > in); zero biases."""
+    layers = [(n, m) for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    assert layers
+    for name, m in layers:
+        w = weight_of(m).detach().double()
+        W = w.reshape(w.shape[0], -1)
+        gram = W @ W.t() if W.shape[0] <= W.shape[1] else W.t() @ W
+        assert torch.allclose(gram, torch.eye(gram.shape[0], dtype=gram.dtype), atol=1e-5), (what, name)
+        if m.bias is not None:
+            assert torch.equal(m.bias, torch.zeros_like(m.bias)), (what, name)
+
+
 def data_of(info) -> list:
     """Settings that choose the preset section for ``info`` (points or images)."""
     if info.kind == "points":
@@ -430,7 +486,7 @@ def data_of(info) -> list:
 
 
 def build(name, info, *extra):
-    over = data_of(info) + ["model.g_width=16", "model.d_width=16", "model.hidden=64", "model.z_dim=16"]
+    over = no_mlp_keys(name, data_of(info) + ["model.g_width=16", "model.d_width=16", "model.hidden=64", "model.z_dim=16"])
     if name in ENERGY:
         over.append("model.code_dim=16")
     cfg = resolve(name, over + list(extra))
@@ -458,15 +514,22 @@ def build(name, info, *extra):
     ("triplegan", MNIST, "dcgan", "dcgan"),  # the classifier C too
     ("vaegan", MNIST, "dcgan", "dcgan"),    # the encoder too
     ("improved-gan", MNIST, "dcgan", "dcgan"),  # D's output layer after the minibatch features too
+    ("sngan-resnet", FASHION32, "xavier", "xavier"),
+    ("sagan", FASHION32, "xavier", "xavier"),   # the attention convs too
+    ("ssgan", FASHION32, "xavier", "xavier"),   # the rotation head: tests/test_network_family.py
+    ("biggan", FASHION32, "ortho", "ortho"),    # the CBN projections and D's trunk too (embeddings keep theirs)
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
         "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
-        "bigan-points", "triplegan-28", "vaegan-28", "improved-gan-28"])
+        "bigan-points", "triplegan-28", "vaegan-28", "improved-gan-28", "sngan-resnet-32", "sagan-32", "ssgan-32",
+        "biggan-32"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
+    checks = {"dcgan": check_dcgan_init, "torch": check_torch_default_init, "xavier": check_xavier_init,
+              "ortho": check_ortho_init}
     nets = ((gan.G, g_init, "G"), (gan.D, d_init, "D")) + (((gan.E, d_init, "E"),) if hasattr(gan, "E") else ()) \
         + (((gan.C, d_init, "C"),) if hasattr(gan, "C") else ())
     for net, kind, what in nets:
-        (check_dcgan_init if kind == "dcgan" else check_torch_default_init)(net, f"{name} {what}")
+        checks[kind](net.net if name == "biggan" and what == "D" else net, f"{name} {what}")
 
 
 def test_dcgan_init_statistic_is_sharp_enough_to_see_003():
@@ -578,6 +641,11 @@ def describe(net) -> list:
             rows.append(("vbn", m.channels))
         elif isinstance(m, MinibatchDiscrimination):
             rows.append(("minibatch", m.in_features, m.kernels, m.kernel_dim))
+        elif isinstance(m, SelfAttention):  # f, g (C/8), h (C/2), v back to C
+            rows.append(("attention", m.f.in_channels, m.f.out_channels, m.h.out_channels,
+                         id(m.f) in sn and id(m.g) in sn and id(m.h) in sn and id(m.v) in sn))
+        elif isinstance(m, LinearConditionalBatchNorm):  # BigGAN: gains and biases linear in a vector
+            rows.append(("lcbn", m.bn.num_features, m.cond_dim, id(m.gain) in sn and id(m.bias) in sn))
         elif isinstance(m, ConditionalBatchNorm):  # gains and biases per class
             rows.append(cbn(m.bn.num_features, m.gain.num_embeddings))
         elif isinstance(m, LabelInput):
@@ -724,6 +792,47 @@ BIGAN_D_POINTS = MLP_D_POINTS[:-1] + [lin(H, H)] + BIGAN_JOINT
 IMPROVED_G28 = [("vbn", r[1]) if r[0] == "bn2d" else r for r in DCGAN_G28]
 IMPROVED_D28 = DCGAN_D28[:-1] + [("minibatch", 2 * W * 49, 6, 3), lin(2 * W * 49 + 6, 1)]
 
+# The ResNets of Miyato et al. 2018 (Appendix B.4, Table 4; Gulrajani et al. 2017's blocks): at 32x32 G is a
+# linear layer to 4x4xW, three up blocks [norm, conv3x3, norm, conv3x3, 1x1 shortcut conv] (ReLU and nearest
+# upsampling are functional: tests/test_network_family.py checks the order by hand), BN, conv3x3 to the image,
+# tanh; D an optimised down block, a down block, two blocks without resampling (no shortcut conv: same channels),
+# then global sum pooling and a linear layer. SN on every D weight; here W = 8 channels throughout.
+def gblock(cin, cout, norm, sn=False):
+    return [norm(cin), conv(cin, cout, 3, 1, 1, sn=sn), norm(cout), conv(cout, cout, 3, 1, 1, sn=sn),
+            conv(cin, cout, 1, 1, 0, sn=sn)]
+
+
+def dblock(cin, cout, shortcut=True, sn=True):
+    return [conv(cin, cout, 3, 1, 1, sn=sn), conv(cout, cout, 3, 1, 1, sn=sn)] + \
+        ([conv(cin, cout, 1, 1, 0, sn=sn)] if shortcut else [])
+
+
+def attention(c, sn):
+    return [("attention", c, max(1, c // 8), max(1, c // 2), sn)]
+
+
+RESNET_G32 = [lin(Z, 4 * 4 * W)] + gblock(W, W, bn2) * 3 + [bn2(W), conv(W, 1, 3, 1, 1)]
+RESNET_D32 = dblock(1, W) + dblock(W, W) + dblock(W, W, False) + dblock(W, W, False) + [lin(W, 1, sn=True)]
+# SAGAN (Zhang et al. 2018): the same nets with SN in G too and a self-attention block after the 16x16 maps:
+# G's first up block (8 -> 16), D's optimised block (32 -> 16)
+SAGAN_G32 = ([lin(Z, 4 * 4 * W, sn=True)] + gblock(W, W, bn2, sn=True) * 2 + attention(W, True)
+             + gblock(W, W, bn2, sn=True) + [bn2(W), conv(W, 1, 3, 1, 1, sn=True)])
+SAGAN_D32 = dblock(1, W) + attention(W, True) + dblock(W, W) + dblock(W, W, False) * 2 + [lin(W, 1, sn=True)]
+# BigGAN (Brock et al. 2018): a shared class embedding, z (Z = 10) split 4 + 2 + 2 + 2 (the linear layer, then
+# each up block), each block's norms linear in [z chunk, embedding] (SN'd projections), SN in G; the projection
+# D (its embedding SN'd too)
+E = 6
+
+
+def lcbn(c):
+    return ("lcbn", c, 2 + E, True)
+
+
+BIGAN_SHARED = emb(10, E)
+BIGGAN_G32 = [BIGAN_SHARED, lin(4, 4 * 4 * W, sn=True)] + gblock(W, W, lcbn, sn=True) * 3 + \
+    [bn2(W), conv(W, 1, 3, 1, 1, sn=True)]
+BIGGAN_D32 = RESNET_D32 + [emb(10, W, sn=True)]
+
 
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
     ("dcgan", MNIST, [], DCGAN_G28, DCGAN_D28),
@@ -755,13 +864,21 @@ IMPROVED_D28 = DCGAN_D28[:-1] + [("minibatch", 2 * W * 49, 6, 3), lin(2 * W * 49
     ("vaegan", MNIST, [], DCGAN_G28, DCGAN_D28),   # DCGAN's G and D (the encoder: the ALI one, tests/test_bigan.py)
     ("improved-gan", MNIST, ["model.minibatch=6", "model.minibatch_dim=3"], IMPROVED_G28, IMPROVED_D28),
     ("improved-gan", MNIST, ["model.minibatch=0", "model.vbn=false"], DCGAN_G28, DCGAN_D28),
+    ("sngan-resnet", FASHION32, [], RESNET_G32, RESNET_D32),
+    ("ssgan", FASHION32, [], RESNET_G32, RESNET_D32),  # (the rotation head: tests/test_network_family.py)
+    ("sagan", FASHION32, [], SAGAN_G32, SAGAN_D32),
+    ("sagan", FASHION32, ["model.attention=0"], [lin(Z, 4 * 4 * W, sn=True)] + gblock(W, W, bn2, sn=True) * 3
+     + [bn2(W), conv(W, 1, 3, 1, 1, sn=True)], RESNET_D32),
+    ("biggan", FASHION32, [f"model.shared_dim={E}"], BIGGAN_G32, BIGGAN_D32),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
         "projection-cbn-28", "projection-sngan-28",
         "infogan-28", "infogan-fc-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28",
-        "vaegan-28", "improved-gan-28", "improved-gan-off-28"])
+        "vaegan-28", "improved-gan-28", "improved-gan-off-28", "sngan-resnet-32", "ssgan-32", "sagan-32",
+        "sagan-no-attention-32", "biggan-32"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
-    over = data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}", f"model.hidden={H}"]
+    over = no_mlp_keys(name, data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}",
+                                              f"model.hidden={H}"])
     if name in ENERGY:
         over.append(f"model.code_dim={C}")
     gan = GANS.get(name)(resolve(name, over + extra), info)
@@ -792,7 +909,8 @@ def test_norm_layers_of_the_image_discriminators():
 Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "dragan": 100, "fgan": 100,
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
-         "triplegan": 100, "vaegan": 32, "improved-gan": 100}
+         "triplegan": 100, "vaegan": 32, "improved-gan": 100, "sngan-resnet": 128, "sagan": 128, "ssgan": 128,
+         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
 CODES = {"infogan": 2}
@@ -810,10 +928,12 @@ def test_priors_and_z_dim(name, info):
     """N(0, I) for every GAN except BEGAN's U[-1, 1]^{N_z} (Berthelot et al. 2017, Sec. 4.1) and InfoGAN's
     U[-1, 1] noise and continuous codes (Chen et al. 2016, Sec. 7.2; github.com/openai/InfoGAN); z_dim
     from the preset's section for the data (or the GAN's default)."""
-    cfg = resolve(name, data_of(info) + ["model.g_width=4", "model.d_width=4", "model.hidden=4"]
+    if name in RESNET32 and info is MNIST:
+        info = FASHION32
+    cfg = resolve(name, no_mlp_keys(name, data_of(info) + ["model.g_width=4", "model.d_width=4", "model.hidden=4"])
                   + (["model.code_dim=4"] if name in ENERGY else []))
     gan = GANS.get(name)(cfg, info)
-    assert gan.z_dim == (Z_DIM[name] if info is MNIST else Z_DIM_POINTS)
+    assert gan.z_dim == (Z_DIM[name] if info is not POINTS else Z_DIM_POINTS)
     assert cfg.model["z_dim"] == gan.z_dim
     n = 20000
     torch.manual_seed(0)
@@ -987,11 +1107,33 @@ PRESETS = {
     "vaegan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
                64, 6000, {"arch": "dcgan", "z_dim": 32, "g_width": 32, "d_width": 32, "e_width": 0, "gamma": 1e-3,
                           "gan_weight": 1.0, "pixel_sigma": 0.3}),
+    # Miyato et al. 2018's ResNet setting: hinge, n_dis 5, Adam(2e-4, (0, 0.9)); widths 32 for the CPU
+    "sngan-resnet": ("hinge", {}, 5, (ADAM, 2e-4, (0.0, 0.9), "constant"), (ADAM, 2e-4, (0.0, 0.9), "constant"),
+                     64, 3000, {"z_dim": 128, "g_width": 32, "d_width": 32, "g_sn": False, "d_sn": True}),
+    # Zhang et al. 2018: TTUR (G 1e-4, D 4e-4, betas (0, 0.9)), n_dis 1, SN in both, attention on the 16 x 16 maps
+    "sagan": ("hinge", {}, 1, (ADAM, 1e-4, (0.0, 0.9), "constant"), (ADAM, 4e-4, (0.0, 0.9), "constant"),
+              64, 6000, {"z_dim": 128, "g_width": 32, "d_width": 32, "attention": 16, "g_sn": True, "d_sn": True}),
+    # Chen et al. 2019: non-saturating, n_dis 2, Adam(2e-4, (0, 0.999)), rotation weights 1 (D) and 0.2 (G)
+    "ssgan": ("nonsaturating", {}, 2, (ADAM, 2e-4, (0.0, 0.999), "constant"), (ADAM, 2e-4, (0.0, 0.999), "constant"),
+              64, 4000, {"z_dim": 128, "g_width": 32, "d_width": 32, "g_sn": False, "d_sn": True, "rotation_d": 1.0,
+                         "rotation_g": 0.2}),
+    # Brock et al. 2018: hinge, 2 D steps, Adam(G 5e-5, D 2e-4, betas (0, 0.999)), shared embedding, hierarchical z,
+    # orthogonal regularisation 1e-4, SN in both
+    "biggan": ("hinge", {}, 2, (ADAM, 5e-5, (0.0, 0.999), "constant"), (ADAM, 2e-4, (0.0, 0.999), "constant"),
+               64, 4000, {"z_dim": 128, "g_width": 32, "d_width": 32, "shared_dim": 128, "hierarchical": True,
+                          "attention": 0, "ortho": 1e-4, "g_sn": True, "d_sn": True}),
+    # Lucic et al. 2019: BigGAN's settings with 10 % of the labels; the labeller: a classifier C (s2gan), D's class
+    # head (s2gan-co), D's class head and the rotation loss (s3gan)
+    **{name: ("hinge", {}, 2, (ADAM, 5e-5, (0.0, 0.999), "constant"), (ADAM, 2e-4, (0.0, 0.999), "constant"), 64, 4000,
+              {"z_dim": 128, "g_width": 32, "d_width": 32, "shared_dim": 128, "hierarchical": True, "attention": 0,
+               "ortho": 1e-4, "g_sn": True, "d_sn": True, "class_weight": 1.0, "rotation_d": rot_d, "rotation_g": rot_g})
+       for name, rot_d, rot_g in (("s2gan", 0.0, 0.0), ("s2gan-co", 0.0, 0.0), ("s3gan", 1.0, 0.2))},
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
 # and VAE/GAN's encoder E (group e, updated after D, before G)
 OWN_GROUPS = {"triplegan": {"c": (ADAM, 3e-4, (0.5, 0.999), "constant")},
-              "vaegan": {"e": (ADAM, 2e-4, (0.5, 0.999), "constant")}}
+              "vaegan": {"e": (ADAM, 2e-4, (0.5, 0.999), "constant")},
+              "s2gan": {"c": (ADAM, 2e-4, (0.5, 0.999), "constant")}}
 
 
 def phases_of(name, n_critic):
@@ -1016,7 +1158,8 @@ POINTS_OWN = {
     "began": {"model": {"code_dim": 8, "gamma": 0.9, "lambda_k": 1.0, "k_init": 0.0}},
     "bigan": {"model": {"e_depth": 3, "encoder": "deterministic"}},
 }
-DEFAULT_DATA = {name: "ring8" if name == "gan" else "mnist" for name in PRESETS}  # `gankit train NAME`
+DEFAULT_DATA = {name: "ring8" if name == "gan" else "fashion-mnist" if name in RESNET32 else "mnist"
+                for name in PRESETS}  # `gankit train NAME`
 
 
 def preset_row(name, kind):
@@ -1060,9 +1203,9 @@ def test_preset_settings(name, kind):
             assert tuple(opt.param_groups[0]["betas"]) == betas
         else:
             assert (opt.param_groups[0]["alpha"], opt.param_groups[0]["momentum"]) == (0.99, 0.0)
-    small = ["model.g_width=4", "model.d_width=4", "model.hidden=4"]
+    small = no_mlp_keys(name, ["model.g_width=4", "model.d_width=4", "model.hidden=4"])
     gan = GANS.get(name)(resolve(name, ["data=mnist" if kind == "images" else "data=ring8"] + small),
-                         MNIST if kind == "images" else POINTS)
+                         (FASHION32 if name in RESNET32 else MNIST) if kind == "images" else POINTS)
     assert gan.objective.name == objective
     assert {n: w for n, _, w in gan.penalties} == penalties
     assert [(p.group, p.repeat) for p in gan.phases()] == phases_of(name, n_critic)

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--recon", action="store_true",
                    help="runs with an encoder (bigan, vaegan): a .png of --n test images (chosen by --seed) in rows of 8, "
                    "each row above its reconstructions G(E(x)) (default --out RUN_DIR/recon-seedS.png)")
+    s.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="truncation trick (BigGAN): redraw every |z_i| above T (runs with z ~ N(0, I))")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")
 
@@ -76,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data-root", metavar="DIR", help="directory holding the dataset")
     e.add_argument("--out", default=None, help="JSON file to write (default: RUN_DIR/eval.json for runs, "
                    "IMAGE_DIR.eval.json for folders, ceilings-DATASET.json for --real alone)")
+    e.add_argument("--truncation", type=float, default=None, metavar="T",
+                   help="score samples drawn with the truncation trick at threshold T (runs with z ~ N(0, I))")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     e.add_argument("--batch-size", type=int, default=500)
     e.add_argument("--device", default="cpu")
@@ -210,6 +214,8 @@ def cmd_sample(a) -> None:
         raise GankitError("give --class (conditional runs) or --code (InfoGAN runs), not both")
     code = _parse_code(a.code) if a.code is not None else None
     if a.recon:
+        if a.truncation is not None:
+            raise GankitError("--recon reconstructs real images; it takes no --truncation")
         if a.class_ is not None or code is not None:
             raise GankitError("--recon reconstructs real images; it takes no --class or --code")
         if a.out and Path(a.out).suffix != ".png":
@@ -238,7 +244,8 @@ def cmd_sample(a) -> None:
     if (out.exists() or out.is_symlink()) and not a.overwrite:
         raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
     run.check_sample_size(a.n, "--n")
-    run.save_samples(out, n=a.n, seed=a.seed, overwrite=a.overwrite, label=label)
+    truncation = run.check_truncation(a.truncation, "--truncation")
+    run.save_samples(out, n=a.n, seed=a.seed, overwrite=a.overwrite, label=label, truncation=truncation)
     print(f"wrote {a.n} samples to {out}")
 
 
@@ -344,7 +351,8 @@ def cmd_eval(a) -> None:
         if "root" not in kw and run.info.kind != "points":
             kw["root"] = run.config.data.root
         out = _check_out(a.out, a.overwrite) if a.out else None
-        result = run.evaluate(n=a.n, seed=a.seed, out=out, overwrite=a.overwrite, **kw)
+        truncation = run.check_truncation(a.truncation, "--truncation")
+        result = run.evaluate(n=a.n, seed=a.seed, out=out, overwrite=a.overwrite, truncation=truncation, **kw)
         print(f"{run.config.gan} at step {run.step} ({run.dir}):")
         print(_table(result))
         print(f"wrote {out or run.dir / 'eval.json'}")

@@ -154,6 +154,14 @@ class DataConfig:
     # training images, the same number of each class, chosen with the run's seed; the rest of the training
     # set is used unlabelled (see gankit.data.fewlabels). None: every image keeps its label
     labels: Optional[int] = field(default=None, metadata=_rng(1))
+    # the same as a share of the training set (e.g. 0.1: 10 % of the images keep their labels), rounded to a
+    # multiple of the number of classes; give data.labels or data.label_fraction, not both
+    label_fraction: Optional[float] = field(default=None, metadata=_rng(0.0, 1.0, lo_open=True))
+
+    @property
+    def few_labels(self) -> bool:
+        """True when only some training images keep their labels (``labels`` or ``label_fraction``)."""
+        return self.labels is not None or self.label_fraction is not None
 
 
 @dataclass

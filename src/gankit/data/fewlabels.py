@@ -114,10 +114,19 @@ class FewLabelLoader:
         self.labelled.load_state_dict(state["labelled"])
 
 
+def labels_from_fraction(fraction: float, size: int, num_classes: int) -> int:
+    """``data.label_fraction`` as a number of labelled images: ``fraction * size`` rounded to a multiple of the
+    classes (at least one image of each)."""
+    k = max(1, int(num_classes))
+    return max(k, round(fraction * size / k) * k)
+
+
 def make_loader(x: torch.Tensor, y: Optional[torch.Tensor], info, batch_size: int, device, seed: int,
-                labels: Optional[int] = None):
+                labels: Optional[int] = None, label_fraction: Optional[float] = None):
     """The training loader: a :class:`DeviceLoader` over every image (``labels`` None), or a
-    :class:`FewLabelLoader` keeping ``labels`` labelled images."""
+    :class:`FewLabelLoader` keeping ``labels`` labelled images (or ``label_fraction`` of them)."""
+    if label_fraction is not None:
+        labels = labels_from_fraction(label_fraction, len(x), int(info.num_classes or 0))
     if labels is None:
         return DeviceLoader(x, y, batch_size, device, seed=seed)
     return FewLabelLoader(x, y, labels, int(info.num_classes or 0), batch_size, device, seed, name=info.name)

@@ -24,6 +24,22 @@ from ..penalties import PENALTIES, PER_SAMPLE
 StepResult = Tuple[Tensor, Dict[str, Tensor]]
 
 
+def truncate(z: Tensor, threshold: float, generator: Optional[torch.Generator] = None) -> Tensor:
+    """The truncation trick (Brock et al. 2018, arXiv 1809.11096, Sec. 3.1): every entry of ``z`` ~ N(0, I)
+    whose magnitude is above ``threshold`` is redrawn from N(0, 1) until none is left, i.e. z follows the
+    normal truncated to [-threshold, threshold]. ``generator``: a CPU generator (same draws on every device)."""
+    if not threshold > 0:
+        raise ValueError(f"truncation threshold must be > 0, got {threshold}")
+    z = z.clone()
+    while True:
+        bad = z.abs() > threshold
+        count = int(bad.sum())
+        if count == 0:
+            return z
+        fresh = torch.randn(count, generator=generator) if generator is not None else torch.randn(count, device=z.device)
+        z[bad] = fresh.to(device=z.device, dtype=z.dtype)
+
+
 @dataclass
 class Phase:
     """One optimiser update: ``fn(real, labels) -> (loss, logs)`` minimised by group ``group``,
@@ -97,6 +113,15 @@ class GAN(nn.Module):
                               f"use `gankit train {objective.name}` instead of GAN '{cfg.gan}'")
         for name in cfg.penalties:
             PENALTIES.get(name)
+        if cfg.data.labels is not None and cfg.data.label_fraction is not None:
+            raise ConfigError(f"config: give data.labels={cfg.data.labels} or data.label_fraction="
+                              f"{cfg.data.label_fraction}, not both")
+        if cfg.data.label_fraction is not None and not cls.few_labels:
+            from . import GANS
+
+            takers = [n for n in GANS.names() if GANS.get(n).few_labels]
+            raise ConfigError(f"config: data.label_fraction={cfg.data.label_fraction} (semi-supervised training) is not "
+                              f"used by GAN '{cfg.gan}'; GANs that train on few labels: {', '.join(takers) or 'none'}")
         if cfg.data.labels is not None and not cls.few_labels:
             from . import GANS
 
@@ -147,6 +172,10 @@ class GAN(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.G.parameters()).device
+
+    def latent_is_gaussian(self) -> bool:
+        """True when :meth:`sample_z` draws z ~ N(0, I) (what the truncation trick assumes)."""
+        return True
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         if generator is not None:  # CPU generator: identical noise on every device
@@ -223,18 +252,26 @@ class GAN(nn.Module):
         return torch.arange(n, device=self.device) % self.num_classes
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000) -> Tensor:
+    def sample(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000,
+               truncation: Optional[float] = None) -> Tensor:
         """``n`` samples from the EMA generator when there is one; same seed -> same output.
         A conditional GAN generates them for :meth:`sample_labels` (see :meth:`sample_with_labels`)."""
-        return self.sample_with_labels(n, seed, ema, chunk)[0]
+        return self.sample_with_labels(n, seed, ema, chunk, truncation=truncation)[0]
 
     @torch.no_grad()
     def sample_with_labels(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000,
-                           labels: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+                           labels: Optional[Tensor] = None,
+                           truncation: Optional[float] = None) -> Tuple[Tensor, Optional[Tensor]]:
         """``(x, y)``: ``n`` samples and the labels they were generated for (``labels`` if given,
-        else :meth:`sample_labels`; None for an unconditional GAN). The noise depends on the seed only."""
+        else :meth:`sample_labels`; None for an unconditional GAN). The noise depends on the seed only.
+        ``truncation`` T: z drawn from N(0, I) truncated to [-T, T] (:func:`truncate`; Gaussian latents only)."""
         gen = torch.Generator().manual_seed(seed)
         z = self.sample_z(n, generator=gen)
+        if truncation is not None:
+            if not self.latent_is_gaussian():
+                raise ValueError(f"GAN '{self.cfg.gan}' does not draw z from N(0, I) here; the truncation trick "
+                                 f"needs a Gaussian latent")
+            z = truncate(z, truncation, gen)
         y = None
         if self.conditional:
             y = self.sample_labels(n) if labels is None else torch.as_tensor(labels, device=self.device).long()

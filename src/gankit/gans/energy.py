@@ -156,6 +156,9 @@ class BEGAN(EnergyGAN):
             G = ConvDecoder(p.z_dim, info.shape, p.g_width, LayerFactory(norm=p.g_norm), act=elu, tanh=True)
         return G, Energy(self.autoencoder(info, arch, LayerFactory(), act=elu), "l1")
 
+    def latent_is_gaussian(self) -> bool:
+        return False
+
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         """z ~ U[-1, 1]^{N_z}, as in the paper."""
         if generator is not None:

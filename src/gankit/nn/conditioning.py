@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Conditional", "LabelSequential", "LabelInput", "InputConditioned", "ConditionalBatchNorm",
+__all__ = ["Conditional", "LabelSequential", "LabelInput", "InputConditioned", "ConditionalBatchNorm", "LinearConditionalBatchNorm",
            "ProjectionDiscriminator", "AuxClassifierDiscriminator", "ClassifierDiscriminator", "LabelBound",
            "need_labels"]
 
@@ -123,6 +123,35 @@ class ConditionalBatchNorm(Conditional):
         y = need_labels(y, "conditional batch norm")
         shape = (h.shape[0], h.shape[1]) + (1,) * (h.dim() - 2)
         return self.gain(y).view(shape) * self.bn(h) + self.bias(y).view(shape)
+
+
+class LinearConditionalBatchNorm(Conditional):
+    """Batch norm whose gain and bias are linear functions of a conditioning vector c:
+    ``(1 + W_g c) * BN(h) + W_b c`` (BigGAN, Brock et al. 2018, arXiv 1809.11096, Sec. 3 and Appendix B:
+    c is the shared class embedding concatenated with this block's chunk of z). The projections come from
+    the layer factory (``sn``: spectrally normalised, as in BigGAN's G). Without SN they start at zero, so at
+    initialisation this is plain batch norm for every c; with SN they keep PyTorch's init (a zero matrix has
+    no spectral norm to divide by). A net's init scheme may replace either (BigGAN's is orthogonal for all,
+    as in the authors' code)."""
+
+    def __init__(self, num_features: int, cond_dim: int, dims: int = 2, sn: bool = False, eps: float = 1e-5,
+                 momentum: float = 0.1):
+        super().__init__()
+        from .factory import LayerFactory
+
+        bn = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
+        self.bn = bn(num_features, eps=eps, momentum=momentum, affine=False)
+        make = LayerFactory(sn=sn)
+        self.gain, self.bias = make.linear(cond_dim, num_features, bias=False), make.linear(cond_dim, num_features, bias=False)
+        if not sn:
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+        self.cond_dim = cond_dim
+
+    def forward(self, h: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        c = need_labels(c, "conditional batch norm").to(h.dtype)
+        shape = (h.shape[0], h.shape[1]) + (1,) * (h.dim() - 2)
+        return (1 + self.gain(c)).view(shape) * self.bn(h) + self.bias(c).view(shape)
 
 
 class ProjectionDiscriminator(nn.Module):

@@ -8,7 +8,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import ConfigError
 
-NORMS = ("batch", "instance", "layer", "conditional", "virtual", "none")
+NORMS = ("batch", "instance", "layer", "conditional", "conditional-linear", "virtual", "none")
 ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 
 
@@ -19,7 +19,9 @@ class LayerFactory:
     ``sn``: wrap weight layers in spectral normalisation (Miyato et al. 2018, arXiv 1802.05957;
     one power iteration per forward with a persistent u). ``norm``: normalisation layer kind;
     ``conditional`` is class-conditional batch norm (:class:`~gankit.nn.conditioning.ConditionalBatchNorm`,
-    ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``); ``virtual`` is
+    ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``); ``conditional-linear``
+    is BigGAN's batch norm with gains and biases linear in a ``cond_dim`` vector
+    (:class:`~gankit.nn.conditioning.LinearConditionalBatchNorm`, SN'd with ``sn``); ``virtual`` is
     virtual batch norm (:mod:`gankit.nn.virtual_batchnorm`; the net must be wrapped with its reference batch).
     ``act``: activation kind; ``slope`` is the LeakyReLU negative slope.
     """
@@ -29,6 +31,7 @@ class LayerFactory:
     act: str = "relu"
     slope: float = 0.2
     classes: int = 0
+    cond_dim: int = 0
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -37,6 +40,8 @@ class LayerFactory:
             raise ConfigError(f"config: activation '{self.act}' must be one of {', '.join(ACTIVATIONS)}")
         if self.norm == "conditional" and self.classes < 2:
             raise ConfigError(f"config: conditional batch norm needs class labels (at least 2 classes), got {self.classes}")
+        if self.norm == "conditional-linear" and self.cond_dim < 1:
+            raise ConfigError(f"config: conditional-linear batch norm needs a conditioning vector, got cond_dim {self.cond_dim}")
 
     def _wrap(self, layer: nn.Module) -> nn.Module:
         return spectral_norm(layer) if self.sn else layer
@@ -61,6 +66,10 @@ class LayerFactory:
             from .conditioning import ConditionalBatchNorm
 
             return ConditionalBatchNorm(channels, self.classes, dims)
+        if self.norm == "conditional-linear":
+            from .conditioning import LinearConditionalBatchNorm
+
+            return LinearConditionalBatchNorm(channels, self.cond_dim, dims, sn=self.sn)
         if self.norm == "batch":
             return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
         if self.norm == "instance":
@@ -99,3 +108,27 @@ def init_dcgan(module: nn.Module) -> None:
     from .spectral import refresh_power_iteration
 
     refresh_power_iteration(module)  # SN's u, v must belong to the new weights
+
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """Initialise every conv / linear weight of ``module`` (the trainable tensor under spectral norm) and zero
+    the biases: ``xavier`` -- Glorot-uniform (Glorot & Bengio 2010), the SNGAN ResNets' init (gain sqrt(2) on
+    the 3x3 convs of the residual branches, named ``conv1``/``conv2``, 1 elsewhere, as in the authors' Chainer
+    code); ``ortho`` -- orthogonal (Saxe et al. 2014), BigGAN's (Brock et al. 2018, Sec. 4: "we initialise with
+    Orthogonal Initialization"). Embeddings and normalisation layers keep their own init."""
+    if scheme not in ("xavier", "ortho"):
+        raise ConfigError(f"config: init must be xavier or ortho, got '{scheme}'")
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = getattr(getattr(m, "parametrizations", None), "weight", None)
+            target = w.original if w is not None else m.weight
+            if scheme == "ortho":
+                nn.init.orthogonal_(target)
+            else:
+                branch = name.rsplit(".", 1)[-1] in ("conv1", "conv2")
+                nn.init.xavier_uniform_(target, gain=2 ** 0.5 if branch else 1.0)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    from .spectral import refresh_power_iteration
+
+    refresh_power_iteration(module)

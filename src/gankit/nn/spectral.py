@@ -78,9 +78,12 @@ def refresh_power_iteration(module: nn.Module, iterations: int = 100) -> None:
     from step to step on the assumption that W changes slowly)."""
     for _, m, _ in sn_layers(module):
         if parametrize.is_parametrized(m, "weight"):
+            original = m.parametrizations.weight.original
+            if original.is_meta:  # built on the meta device (parameter counts): no values to iterate on
+                continue
             for p in m.parametrizations.weight:
                 if _SpectralNorm is not None and isinstance(p, _SpectralNorm):
-                    p._power_method(p._reshape_weight_to_matrix(m.parametrizations.weight.original), iterations)
+                    p._power_method(p._reshape_weight_to_matrix(original), iterations)
 
 
 @torch.no_grad()

@@ -162,7 +162,8 @@ class Trainer:
         with oom_guard("loading the data", "data.resolution or data.size"):
             x, y, self.info = load_dataset(d.name, root=d.root, resolution=d.resolution, channels=d.channels,
                                            download=d.download, split="train", size=d.size, seed=cfg.seed)
-            self.loader = make_loader(x, y, self.info, cfg.batch_size, self.device, cfg.seed, labels=d.labels)
+            self.loader = make_loader(x, y, self.info, cfg.batch_size, self.device, cfg.seed, labels=d.labels,
+                                      label_fraction=d.label_fraction)
         if cfg.train.eval_every and self.info.kind == "images":  # fail now, not at the first evaluation
             from ..metrics import get_extractor
 

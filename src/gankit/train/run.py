@@ -29,8 +29,10 @@ IMAGE_EVAL_SAMPLES = 10000
 
 def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "auto", metrics=None,
                  num_real: int = 10000, split: str = "test", root=None, inception_weights=None,
-                 source: Optional[str] = None, **kw) -> dict:
-    """Metrics for a trained GAN (EMA generator when there is one).
+                 source: Optional[str] = None, truncation: Optional[float] = None,
+                 **kw) -> dict:
+    """Metrics for a trained GAN (EMA generator when there is one); ``truncation``: samples drawn with the
+    truncation trick at that threshold (stamped in the result's source).
 
     2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
@@ -45,14 +47,16 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     if info.kind == "points":
         from ..metrics import toy_mode_metrics
 
-        samples = gan.sample(n, seed=seed).cpu()
+        samples = gan.sample(n, seed=seed, truncation=truncation).cpu()
         result = toy_mode_metrics(samples, info.modes, info.sigma)
         result["seed"] = seed
         result["dataset"] = info.name
         return result
     from ..metrics import score_images
 
-    fake, labels = gan.sample_with_labels(n, seed=seed)
+    fake, labels = gan.sample_with_labels(n, seed=seed, truncation=truncation)
+    if truncation is not None:
+        source = (source or f"{type(gan).__name__} samples, noise seed {seed}") + f", truncation {truncation:g}"
     if labelled:
         kw.setdefault("labels", labels)  # a conditional GAN: class_accuracy joins the default metrics
     if coded:
@@ -166,10 +170,25 @@ class Run:
         check_fits(sample_bytes(self.info.shape, n, getattr(self.gan, "z_dim", 0)) * (2 if self.device.type == "cpu" else 1),
                    f"{n:,} samples", what, self.device)
 
-    def sample(self, n: int = 64, seed: int = 0, label: Optional[int] = None) -> torch.Tensor:
+    def sample(self, n: int = 64, seed: int = 0, label: Optional[int] = None,
+               truncation: Optional[float] = None) -> torch.Tensor:
         """``n`` samples (EMA generator if any) on the CPU; identical for identical weights and seed.
-        ``label``: one class (conditional runs) or categorical code value (InfoGAN) for all of them."""
-        return self.sample_with_labels(n, seed, label)[0]
+        ``label``: one class (conditional runs) or categorical code value (InfoGAN) for all of them.
+        ``truncation``: the truncation trick's threshold T (see :meth:`check_truncation`)."""
+        return self.sample_with_labels(n, seed, label, truncation)[0]
+
+    def check_truncation(self, truncation, what: str = "truncation") -> Optional[float]:
+        """``truncation`` checked: None, or a threshold T > 0 for a run whose z ~ N(0, I) (BigGAN's truncation
+        trick, Brock et al. 2018, Sec. 3.1: z redrawn until every |z_i| <= T; smaller T, less variety)."""
+        if truncation is None:
+            return None
+        if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not truncation > 0 \
+                or truncation != truncation or truncation == float("inf"):
+            raise GankitError(f"{what} must be a number > 0, got {truncation!r}"[:200])
+        if not self.gan.latent_is_gaussian():
+            raise GankitError(f"{what}: this {self.config.gan} run does not draw z from N(0, I); the truncation "
+                              f"trick needs a Gaussian latent")
+        return float(truncation)
 
     def check_label(self, label, what: str = "label") -> Optional[int]:
         """``label`` checked against the run: a class index of a class-conditional run, a value of
@@ -188,19 +207,21 @@ class Run:
             raise GankitError(f"{what} must be between 0 and {K - 1} (the run's {K} {kind}), got {label}")
         return int(label)
 
-    def sample_with_labels(self, n: int = 64, seed: int = 0, label: Optional[int] = None):
+    def sample_with_labels(self, n: int = 64, seed: int = 0, label: Optional[int] = None,
+                           truncation: Optional[float] = None):
         """``(x, y)`` on the CPU: ``n`` samples and the labels they were generated for (a conditional run:
         class indices; InfoGAN: its categorical code; all classes / code values in turn unless ``label``
         fixes one) or ``y`` None for an unconditional run. Same seed and weights -> same output."""
         check_seed(seed, "seed")
         label = self.check_label(label)
+        truncation = self.check_truncation(truncation)
         self.check_sample_size(n)
         labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=self.device)
-        x, y = self.gan.sample_with_labels(n, seed=seed, labels=labels)
+        x, y = self.gan.sample_with_labels(n, seed=seed, labels=labels, truncation=truncation)
         return x.cpu(), (None if y is None else y.cpu())
 
     def save_samples(self, path, n: int = 64, seed: int = 0, overwrite: bool = False,
-                     label: Optional[int] = None) -> Path:
+                     label: Optional[int] = None, truncation: Optional[float] = None) -> Path:
         """``.npy``: the raw samples (2-D data: an N x 2 array); ``.npz``: arrays ``x`` (the samples,
         float32, images N x C x H x W in [-1, 1]) and, for a conditional or InfoGAN run, ``y`` (int64, the
         class or categorical code each was generated for; no ``y`` for an unconditional run);
@@ -218,7 +239,7 @@ class Run:
             raise GankitError(f"'{path}' already exists; choose another file or pass overwrite=True")
         if path.suffix == ".png" and self.info.kind != "points" and n > 4096:
             raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy or .npz for more")
-        x, y = self.sample_with_labels(n, seed, label)  # conditional: labels 0..K-1 in turn unless fixed
+        x, y = self.sample_with_labels(n, seed, label, truncation)  # conditional: labels 0..K-1 in turn unless fixed
         if path.suffix in (".npy", ".npz"):
             buf = io.BytesIO()  # serialised first: a failing write then reports its OS cause
             if path.suffix == ".npy":
@@ -271,13 +292,15 @@ class Run:
         return write_pictures(self.gan, directory, seed, overwrite)
 
     def evaluate(self, n: Optional[int] = None, seed: Optional[int] = None, write: bool = True,
-                 out=None, overwrite: bool = False, **kw) -> dict:
+                 out=None, overwrite: bool = False, truncation: Optional[float] = None, **kw) -> dict:
         """Score the run and write ``eval.json`` into it (or ``out``); 2-D data also gets
         ``eval_scatter.png``. Image runs: ``n`` defaults to 10,000 samples; keyword arguments
         (``features``, ``metrics``, ``num_real``, ``inception_weights`` ...) go to
         :func:`gankit.metrics.score_images`. An existing output (e.g. the ``eval.json`` written by
-        training) is kept unless ``overwrite``; that is checked before any work."""
+        training) is kept unless ``overwrite``; that is checked before any work. ``truncation``: score samples
+        drawn with the truncation trick at that threshold (:meth:`check_truncation`)."""
         images = self.info.kind != "points"
+        truncation = self.check_truncation(truncation)
         n = n or (IMAGE_EVAL_SAMPLES if images else self.config.train.eval_samples)
         seed = self.config.seed if seed is None else seed
         check_seed(seed, "seed")
@@ -303,6 +326,8 @@ class Run:
             kw.setdefault("root", self.config.data.root)
             kw.setdefault("inception_weights", self.config.train.inception_weights)
             kw.setdefault("source", f"{self.config.gan} run {self.dir} step {self.step}, EMA G if any, seed {seed}")
+        if truncation is not None:
+            kw["truncation"] = truncation
         result = evaluate_gan(self.gan, self.info, n=n, seed=seed, **kw)
         result["step"] = self.step
         result["checkpoint"] = self.checkpoint.name

@@ -202,7 +202,7 @@ class TripleGAN(ConditionalGAN):
         """``(x_u, x_l, y_l)``: with ``data.labels`` the first ``batch_size`` rows (unlabelled) and the rest
         (labelled, with their labels); without it every row is both."""
         labels = self.labels_of(labels)
-        if self.cfg.data.labels is None:
+        if not self.cfg.data.few_labels:
             return real, real, labels
         n = self.cfg.batch_size
         if real.shape[0] <= n:

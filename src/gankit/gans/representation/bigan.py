@@ -137,6 +137,9 @@ class BiGAN(GAN):
         return {"g": list(self.G.parameters()) + list(self.E.parameters()), "d": list(self.D.parameters())}
 
     # ------------------------------------------------------------ the prior
+    def latent_is_gaussian(self) -> bool:
+        return self.p.prior == "normal"
+
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         if self.p.prior == "normal":
             return super().sample_z(n, generator)

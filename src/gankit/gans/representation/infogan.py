@@ -112,6 +112,9 @@ class InfoGAN(ConditionalGAN):
         return AuxClassifierDiscriminator(net, q)
 
     # ------------------------------------------------------------ codes
+    def latent_is_gaussian(self) -> bool:
+        return False  # the continuous codes are U(-1, 1) even with model.noise=normal
+
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         """``(n, z_dim + continuous)``: the noise, then the continuous codes (U(-1, 1) each)."""
         device = "cpu" if generator is not None else self.device  # CPU generator: same draws on every device

@@ -1,0 +1,127 @@
+"""The ResNet GANs of the network family, one module with the papers' differences as settings:
+
+* ``sngan-resnet`` -- Miyato et al. 2018, "Spectral Normalization for Generative Adversarial Networks",
+  arXiv 1802.05957 (Sec. 4, Appendix B.4): the ResNets of :mod:`gankit.models.resnet`, SN in D, hinge loss,
+  n_dis 5, Adam(2e-4, (0, 0.9)).
+* ``sagan`` -- Zhang, Goodfellow, Metaxas & Odena 2018, "Self-Attention Generative Adversarial Networks",
+  arXiv 1805.08318: a :class:`~gankit.nn.attention.SelfAttention` block in G and D at ``model.attention``,
+  SN in G as well as D (Sec. 4.1), hinge loss, the two-timescale rule (D 4e-4, G 1e-4, Adam betas (0, 0.9)),
+  one D step per G step (Sec. 4.2, 5).
+* ``ssgan`` -- Chen et al. 2019, "Self-Supervised GANs via Auxiliary Rotation Loss", arXiv 1811.11212: a
+  rotation head on D (:mod:`gankit.nn.rotation`), D learns the rotations of real images (weight
+  ``model.rotation_d``, paper 1), G is rewarded for recognisable rotations of its fakes (``model.rotation_g``,
+  paper 0.2). Both weights 0 give the base GAN.
+
+The steps are the base class's (objective + penalties) plus the rotation terms when they are on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from torch import Tensor
+
+from ...config import _rng
+from ...models.resnet import ResNetDiscriminator, ResNetGenerator
+from ...nn import LayerFactory, init_weights
+from ...nn.rotation import RotationHead, rotation_loss
+from .. import GANS
+from ..base import GAN, StepResult
+
+
+@dataclass
+class ResNetParams:
+    """``model.*`` for the ResNet GANs."""
+
+    z_dim: int = field(default=128, metadata=_rng(1))
+    g_width: int = field(default=64, metadata=_rng(1))   # channels of G's blocks (SNGAN CIFAR: 256)
+    d_width: int = field(default=64, metadata=_rng(1))   # channels of D's blocks (SNGAN CIFAR: 128)
+    widen: bool = False                                  # channel pyramid instead of constant width
+    attention: int = field(default=0, metadata=_rng(0))  # feature-map size of the self-attention block (0: none)
+    g_sn: bool = False                                   # SN on G's layers (SAGAN, BigGAN)
+    d_sn: bool = True                                    # SN on D's layers
+    rotation_d: float = field(default=0.0, metadata=_rng(0.0))  # SS-GAN: D's rotation loss weight (beta)
+    rotation_g: float = field(default=0.0, metadata=_rng(0.0))  # SS-GAN: G's rotation loss weight (alpha)
+
+
+class ResNetGAN(GAN):
+    """ResNet G and D (SNGAN / WGAN-GP), with self-attention and rotation prediction as settings."""
+
+    Params = ResNetParams
+    needs_images = True
+    default_objective = "hinge"
+
+    def build(self, info):
+        p = self.p
+        G = ResNetGenerator(p.z_dim, info.shape, p.g_width, LayerFactory(sn=p.g_sn, norm="batch", act="relu"),
+                            attention=p.attention, widen=p.widen)
+        d_factory = LayerFactory(sn=p.d_sn, act="relu")
+        D = ResNetDiscriminator(info.shape, p.d_width, d_factory, attention=p.attention, widen=p.widen)
+        self.rotation = RotationHead(D.feature_dim, d_factory) if (p.rotation_d or p.rotation_g) else None
+        for net in (G, D) + ((self.rotation,) if self.rotation is not None else ()):
+            init_weights(net, "xavier")  # the SNGAN ResNets' Glorot-uniform init
+        return G, D
+
+    def optim_groups(self):
+        groups = super().optim_groups()
+        if self.rotation is not None:  # the rotation head is part of D (Q_D shares D's trunk)
+            groups["d"] = groups["d"] + list(self.rotation.parameters())
+        return groups
+
+    def d_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
+        loss, logs = super().d_step(real, labels)
+        if self.rotation is not None and self.p.rotation_d:
+            rot, acc = rotation_loss(self.D, self.rotation, real)
+            logs.update(rot_d=rot.detach(), rot_acc_real=acc)
+            loss = loss + self.p.rotation_d * rot
+        return loss, logs
+
+    def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
+        fake = self.G(self.sample_z(real.shape[0]))
+        d_real = self.D(real) if self.objective.g_needs_real else None
+        loss = self.objective.g_loss(self.D(fake), d_real)
+        logs = {"g_loss": loss.detach()}
+        if self.rotation is not None and self.p.rotation_g:
+            rot, acc = rotation_loss(self.D, self.rotation, fake)
+            logs.update(rot_g=rot.detach(), rot_acc_fake=acc)
+            loss = loss + self.p.rotation_g * rot
+        return loss, logs
+
+
+
+@dataclass
+class SAGANParams(ResNetParams):
+    """SAGAN's defaults: attention on the 16 x 16 maps (of 32 x 32 images), SN in G too."""
+
+    attention: int = field(default=16, metadata=_rng(0))
+    g_sn: bool = True
+
+
+@dataclass
+class SSGANParams(ResNetParams):
+    """SS-GAN's defaults: the rotation loss weights of the paper (beta 1 for D, alpha 0.2 for G)."""
+
+    rotation_d: float = field(default=1.0, metadata=_rng(0.0))
+    rotation_g: float = field(default=0.2, metadata=_rng(0.0))
+
+
+class SNGANResNet(ResNetGAN):
+    """Miyato et al. 2018 (arXiv 1802.05957): ResNet G and D, SN in D, hinge, n_dis 5, Adam(2e-4, (0, 0.9))."""
+
+
+class SAGAN(ResNetGAN):
+    """Zhang et al. 2018 (arXiv 1805.08318): self-attention in G and D, SN in both, hinge, TTUR."""
+
+    Params = SAGANParams
+
+
+class SSGAN(ResNetGAN):
+    """Chen et al. 2019 (arXiv 1811.11212): rotation prediction on D's features (weights 1 and 0.2)."""
+
+    Params = SSGANParams
+    default_objective = "nonsaturating"
+
+
+GANS.add("sngan-resnet", SNGANResNet)
+GANS.add("sagan", SAGAN)
+GANS.add("ssgan", SSGAN)
