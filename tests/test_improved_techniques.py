@@ -212,3 +212,52 @@ def test_improved_gan_state_vbn_reference_and_historical_sums_are_in_the_state_d
     with pytest.raises(ConfigError, match="objective must be") as e:
         resolve("improved-gan", ["data=mnist", "objective=wgan"])
     assert "\n" not in str(e.value)
+
+
+def _composed(name, *extra):
+    from gankit.config import resolve
+    from gankit.data import DataInfo
+    from gankit.gans import GANS
+
+    cfg = resolve(name, ["data=mnist", "data.resolution=28", "model.g_width=4", "model.d_width=4", "model.z_dim=6",
+                         "model.vbn_size=7"] + list(extra))
+    torch.manual_seed(0)
+    return GANS.get(name)(cfg, DataInfo("mnist", "images", (1, 28, 28), 10))
+
+
+@pytest.mark.parametrize("name", ["dcgan", "lsgan", "hinge-gan", "wgan"])
+def test_the_techniques_switch_on_in_other_composed_gans(name):
+    """Each technique is a part of every composed GAN, not of improved-gan alone: off by default, on by setting."""
+    from gankit.nn import WithReferenceBatch
+
+    plain = _composed(name)
+    assert not any(isinstance(m, MinibatchDiscrimination) for m in plain.D.modules())
+    assert not isinstance(plain.G, WithReferenceBatch) and plain.hist_d is None
+    gan = _composed(name, "model.minibatch=6", "model.minibatch_dim=3", "model.vbn=true", "model.historical=0.5",
+                    "model.feature_matching=true")
+    mbd = [m for m in gan.D.modules() if isinstance(m, MinibatchDiscrimination)]
+    assert len(mbd) == 1 and (mbd[0].kernels, mbd[0].kernel_dim) == (6, 3)
+    assert isinstance(gan.G, WithReferenceBatch) and gan.hist_g is not None and gan.hist_d is not None
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    _, logs = gan.d_step(real, None)
+    assert "hist_d" in logs
+    from gankit.objectives.feature_matching import feature_matching_loss
+
+    torch.manual_seed(5)
+    loss, logs = gan.g_step(real, None)
+    torch.manual_seed(5)
+    fm = feature_matching_loss(gan.D.trunk(real), gan.D.trunk(gan.G(gan.sample_z(8))))
+    assert loss.item() == pytest.approx(fm.item() + 0.5 * logs["hist_g"].item(), rel=1e-5)
+
+
+def test_technique_switches_refuse_what_they_cannot_do():
+    from gankit.config import resolve
+    from gankit.data import DataInfo
+    from gankit.errors import ConfigError
+    from gankit.gans import GANS
+
+    with pytest.raises(ConfigError, match="minibatch discrimination"):
+        _composed("wgan-gp", "model.minibatch=4")  # a per-sample gradient penalty through a batch-mixing layer
+    points = DataInfo("ring8", "points", (2,), 0, torch.zeros(8, 2), 0.01)
+    with pytest.raises(ConfigError, match="DCGAN nets"):
+        GANS.get("gan")(resolve("gan", ["data=ring8", "model.minibatch=4"]), points)

@@ -361,3 +361,25 @@ def test_s3gan_adds_rotation_to_s2gan_co():
     assert {"rot_d", "class_ce", "d_loss"} <= set(logs)
     _, logs = gan.g_step(x, y)
     assert {"rot_g", "g_loss", "ortho"} <= set(logs)
+
+
+# ----------------------------------------------------------------------------- pictures
+def test_sagan_attention_picture_rows_are_a_marked_sample_and_one_map_per_query():
+    gan = tiny("sagan")
+    pics = gan.pictures()
+    images, per_row = pics["attention"]
+    assert per_row == 4 and images.shape == (16, 1, 32, 32)
+    assert images[1:4].min() >= -1 and images[1:4].max() == 1.0  # each map scaled so its peak is 1
+    assert tiny("sagan", "model.attention=0").pictures() == {}
+
+
+def test_biggan_truncation_grid_is_classes_by_thresholds():
+    gan = tiny("biggan", "model.shared_dim=6")
+    images, per_row = gan.pictures()["truncation"]
+    assert per_row == 12 and images.shape == (10 * 12, 1, 32, 32)
+    row0 = images[:12]
+    y = torch.arange(10).repeat_interleave(4)
+    x, _ = gan.sample_with_labels(40, seed=0, labels=y, truncation=0.7)
+    # the 0.7 block of class 0: the first four samples of the 40 drawn at that threshold with the same seed
+    assert torch.allclose(row0[4:8], x[:4], atol=1e-6)
+    assert not torch.allclose(row0[:4], row0[4:8])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Tuple
 
+import torch
 from ..config import _rng
 from ..errors import ConfigError
 from ..models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
@@ -37,25 +38,59 @@ class NetParams:
     d_norm: Literal["batch", "instance", "layer", "none", "auto"] = "auto"
     d_sn: bool = False                                         # spectral norm on every D layer
     d_clip: Optional[float] = field(default=None, metadata=_rng(0.0, lo_open=True))  # WGAN weight clipping
+    # Salimans et al. 2016's techniques (gankit.gans.network.improved has the paper's combination), off by default;
+    # minibatch discrimination and virtual batch norm need the DCGAN nets
+    feature_matching: bool = False                                # Sec. 3.1: G matches D's mean features
+    minibatch: int = field(default=0, metadata=_rng(0))           # Sec. 3.2: B minibatch kernels in D (0: off)
+    minibatch_dim: int = field(default=5, metadata=_rng(1))       # C, dimensions per kernel
+    historical: float = field(default=0.0, metadata=_rng(0.0))    # Sec. 3.3: historical averaging weight (0: off)
+    vbn: bool = False                                             # Sec. 3.5: virtual batch norm in G
+    vbn_size: int = field(default=64, metadata=_rng(1))           # its reference batch size
 
 
 class ComposedGAN(GAN):
-    """Builds MLP or DCGAN nets from :class:`NetParams` (Radford's N(0, 0.02) init for DCGAN)."""
+    """Builds MLP or DCGAN nets from :class:`NetParams` (Radford's N(0, 0.02) init for DCGAN), with the Improved-GAN
+    techniques as switches (Salimans et al. 2016, arXiv 1606.03498): feature matching (G's loss), minibatch
+    discrimination (D's output layer), historical averaging (both losses; state in buffers), virtual batch norm
+    (G's norms; the reference batch in the checkpoint). One-sided label smoothing is the objective
+    ``nonsaturating-ls``. Each is a part (:mod:`gankit.nn.minibatch`, :mod:`gankit.nn.virtual_batchnorm`,
+    :mod:`gankit.penalties.historical`, :mod:`gankit.objectives.feature_matching`), composed here."""
 
     Params = NetParams
     arch = "auto"
+
+    def __init__(self, cfg, info):
+        super().__init__(cfg, info)
+        from ..penalties import HistoricalAverage
+
+        w = self.p.historical
+        self.hist_g = HistoricalAverage(list(self.G.parameters())) if w > 0 else None
+        self.hist_d = HistoricalAverage(list(self.D.parameters())) if w > 0 else None
 
     def build(self, info):
         p = self.p
         arch = self.pick_arch(info, "dcgan") if self.arch == "auto" or p.arch != "auto" else self.arch
         if arch == "mlp":
+            if p.minibatch or p.vbn or p.feature_matching:
+                used = [k for k in ("minibatch", "vbn", "feature_matching") if getattr(p, k)]
+                raise ConfigError(f"config: model.{used[0]} needs the DCGAN nets (model.arch=dcgan, image data)")
             g_norm = "none" if p.g_norm == "auto" else p.g_norm
             d_norm = "none" if p.d_norm == "auto" else p.d_norm
             G = MLPGenerator(p.z_dim, info.shape, p.hidden, p.g_depth, LayerFactory(norm=g_norm, act="relu"),
                              tanh=info.kind == "images")
             D = MLPDiscriminator(info.shape, p.hidden, p.d_depth, LayerFactory(sn=p.d_sn, norm=d_norm, act="lrelu"))
             return G, D
-        return self.dcgan_nets(info)
+        if p.minibatch and self.per_sample_penalties:
+            raise ConfigError(f"config: penalty {', '.join(self.per_sample_penalties)} needs each sample's own gradient "
+                              f"of D, but minibatch discrimination (model.minibatch) mixes the samples of a batch")
+        G, D = self.dcgan_nets(info, g_norm="virtual" if p.vbn else None, minibatch=p.minibatch,
+                               minibatch_dim=p.minibatch_dim)
+        if p.vbn:  # the reference noise: drawn once from the run's seed, kept in the checkpoint
+            from ..nn import WithReferenceBatch
+
+            gen = torch.Generator().manual_seed(int(self.cfg.seed or 0))
+            G = WithReferenceBatch(G, torch.randn(p.vbn_size, p.z_dim, generator=gen))
+        return G, D
 
     def dcgan_nets(self, info, g_norm: Optional[str] = None, **d_options):
         """DCGAN's G and D from :class:`NetParams` with Radford's init; ``g_norm`` overrides G's norm and
@@ -68,6 +103,32 @@ class ComposedGAN(GAN):
         init_dcgan(G)
         init_dcgan(D)
         return G, D
+
+    # ------------------------------------------------------------ the steps, with the switches
+    def historical_term(self, hist, name: str, loss, logs):
+        """``loss + historical * ||theta - mean of past theta||^2`` for the net ``hist`` tracks (unchanged when off)."""
+        if hist is None:
+            return loss
+        term = hist.term()
+        logs[name] = term.detach()
+        return loss + self.p.historical * term
+
+    def d_step(self, real, labels):
+        loss, logs = super().d_step(real, labels)  # the objective (label smoothing: nonsaturating-ls) + penalties
+        return self.historical_term(self.hist_d, "hist_d", loss, logs), logs
+
+    def g_step(self, real, labels):
+        if not self.p.feature_matching:
+            loss, logs = super().g_step(real, labels)
+        else:
+            from ..objectives.feature_matching import feature_matching_loss
+
+            fake = self.G(self.sample_z(real.shape[0]))
+            with torch.no_grad():  # the data's features are constants for G
+                f_real = self.D.trunk(real)
+            loss = feature_matching_loss(f_real, self.D.trunk(fake))
+            logs = {"g_loss": loss.detach()}
+        return self.historical_term(self.hist_g, "hist_g", loss, logs), logs
 
     def after_step(self, group: str) -> None:
         if group == "d" and self.p.d_clip is not None:

@@ -24,8 +24,9 @@ for the real batch's labels) with the orthogonal term added to G's loss.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from ...config import _rng
@@ -95,6 +96,21 @@ class BigGAN(ConditionalGAN):
             logs["ortho"] = term.detach()
             loss = loss + self.p.ortho * term
         return loss, logs
+
+    # ------------------------------------------------------------ pictures
+    @torch.no_grad()
+    def truncation_grid(self, thresholds=(1.0, 0.7, 0.4), per: int = 4, seed: int = 0) -> Tuple[Tensor, int]:
+        """One row per class: ``per`` samples at each truncation threshold in turn, side by side, the same noise
+        seed for every threshold (Brock et al. 2018, Fig. 2 / 17): ``(images, images per row)``."""
+        K = self.num_classes
+        y = torch.arange(K, device=self.device).repeat_interleave(per)
+        blocks = [self.sample_with_labels(len(y), seed=seed, labels=y, truncation=t)[0].view(K, per, *self.info.shape)
+                  for t in thresholds]
+        return torch.cat(blocks, 1).flatten(0, 1), per * len(thresholds)
+
+    def pictures(self, seed: int = 0) -> Dict[str, Tuple[Tensor, int]]:
+        """``truncation``: every class at truncation 1.0, 0.7 and 0.4 (4 samples each), side by side."""
+        return {"truncation": self.truncation_grid(seed=seed)}
 
 
 GANS.add("biggan", BigGAN)

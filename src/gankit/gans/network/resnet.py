@@ -17,8 +17,10 @@ The steps are the base class's (objective + penalties) plus the rotation terms w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ...config import _rng
@@ -87,6 +89,47 @@ class ResNetGAN(GAN):
             loss = loss + self.p.rotation_g * rot
         return loss, logs
 
+
+    # ------------------------------------------------------------ pictures
+    @torch.no_grad()
+    def attention_maps(self, n: int = 4, queries=((0.25, 0.25), (0.5, 0.5), (0.75, 0.6)), seed: int = 0) -> Tensor:
+        """For ``n`` samples of the (EMA) G and each query point (row, column as fractions of the image), the
+        attention distribution of G's self-attention block over positions, upsampled to the image size and scaled
+        to [-1, 1]: rows of ``[sample with the query points marked, one map per query]`` (Zhang et al. 2018, Fig. 1
+        and 5). Raises ValueError when G has no attention block."""
+        from ...nn.attention import SelfAttention
+
+        G = self.G_ema if self.G_ema is not None else self.G
+        blocks = [m for m in G.modules() if isinstance(m, SelfAttention)]
+        if not blocks:
+            raise ValueError(f"GAN '{self.cfg.gan}' has no self-attention block in G (model.attention=0)")
+        att = blocks[0]
+        att.keep_map = True
+        try:
+            x = self.sample(n, seed=seed)
+            beta = att.last_attention  # (n, N, N) from that forward pass
+        finally:
+            att.keep_map, att.last_attention = False, None
+        side = int(round(beta.shape[-1] ** 0.5))
+        res = x.shape[-1]
+        rows = []
+        for i in range(n):
+            marked, maps = x[i].clone(), []
+            for qr, qc in queries:
+                r, c = min(side - 1, int(qr * side)), min(side - 1, int(qc * side))
+                m = beta[i, r * side + c].view(1, 1, side, side).float()
+                m = F.interpolate(m, size=(res, res), mode="nearest")[0]
+                maps.append((m / m.max().clamp_min(1e-12)) * 2 - 1)
+                s = res // side
+                marked[:, r * s:(r + 1) * s, c * s:(c + 1) * s] = 1.0
+            rows += [marked] + [m.expand_as(marked) for m in maps]
+        return torch.stack(rows)
+
+    def pictures(self, seed: int = 0) -> Dict[str, Tuple[Tensor, int]]:
+        """``attention``: G's attention maps for three query points of four samples (SAGAN), when G has attention."""
+        if not self.p.attention:
+            return {}
+        return {"attention": (self.attention_maps(seed=seed), 4)}
 
 
 @dataclass
