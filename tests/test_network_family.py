@@ -264,6 +264,7 @@ def test_biggan_g_step_adds_beta_times_the_orthogonal_term(monkeypatch):
     gan = tiny("biggan", "model.shared_dim=6")
     real, y = torch.rand(4, 1, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 3])
     monkeypatch.setattr(type(gan), "ortho_term", lambda self: torch.tensor(50.0))
+    gan.eval()  # SN's power iteration and BN's statistics stay put between the two calls
     torch.manual_seed(3)
     loss, logs = gan.g_step(real, y)
     gan.p.ortho = 0.0
