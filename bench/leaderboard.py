@@ -110,7 +110,9 @@ def markdown(board: dict, meta: dict) -> str:
              f"Budget: **{meta['minutes']:g} minutes of training** per run (`train.max_minutes`), each GAN with its "
              f"own defaults for the dataset, seeds {meta['seeds']}, {meta['device']} ({meta['threads']} torch "
              f"thread(s) per run; {meta.get('how') or 'one run at a time'}), torch {meta['torch']}, gankit "
-             f"{meta['gankit']}. Values: mean ± std over seeds. `steps`: generator steps reached in the budget (mean).", ""]
+             f"{meta['gankit']}. Values: mean ± std over seeds. `steps`: generator steps reached in the budget (mean). "
+             f"A resolution after a GAN's name: its preset trains at that size (the others at the data's 28×28); "
+             f"samples are scored at 28×28 like the rest.", ""]
     for dataset, d in board.items():
         entries, ceil = d["entries"], d.get("ceiling")
         lines += [f"## {dataset}", ""]
@@ -134,7 +136,9 @@ def markdown(board: dict, meta: dict) -> str:
             grid = f"docs/leaderboard/{dataset}-{gan}.png"
             img = f"![{gan}](leaderboard/{dataset}-{gan}.png)" if (ROOT / grid).is_file() else "—"
             bad = [f"s{e['seed']} {e['status']}" for e in es if e.get("status") != "finished"]
-            lines.append(f"| `{gan}` | " + " | ".join(row) + f" | {len(ok)}/{len(es)}{' (' + ', '.join(bad) + ')' if bad else ''}"
+            res = {(e.get("config") or {}).get("data", {}).get("resolution") for e in es} - {None, 28}
+            where = f" ({', '.join(f'{r}×{r}' for r in sorted(res))})" if res else ""  # not the data's native 28
+            lines.append(f"| `{gan}`{where} | " + " | ".join(row) + f" | {len(ok)}/{len(es)}{' (' + ', '.join(bad) + ')' if bad else ''}"
                          f" | {ts or 0:.0f} | {img} |")
         same = {}
         for gan in order:
