@@ -231,7 +231,7 @@ def tiny(name, *extra):
 def test_ssgan_adds_each_rotation_term_with_its_weight(monkeypatch):
     """d_loss + rotation_d * CE(real) in D's step, g_loss + rotation_g * CE(fake) in G's step: a term moved to
     the other step, a wrong weight or a term on the wrong images fails."""
-    import gankit.gans.network.resnet as mod
+    import gankit.nn.rotation as mod  # the steps reach it through add_rotation_term
 
     calls = []
 

@@ -105,7 +105,7 @@ class ResNetGenerator(nn.Module):
         self.base, stages = plan(res)
         # channels before each block and after the last: constant, or halving from width * 2**(stages-1)
         chans = [width * 2 ** (stages - 1 - i) if widen else width for i in range(stages)] + [width]
-        self.bottom = chans[0]
+        self.bottom, self.num_up = chans[0], stages
         self.hierarchical = hierarchical
         if hierarchical:
             if not shared_dim:
@@ -137,7 +137,7 @@ class ResNetGenerator(nn.Module):
     def block_conditions(self, z: Tensor, y: Optional[Tensor]):
         """``(input of the linear layer, one condition per GBlock)``: y for class-conditional norms; with the
         shared embedding e(y), e(y) or (hierarchical) ``[z chunk, e(y)]``."""
-        n = sum(isinstance(b, GBlock) for b in self.blocks)
+        n = len(self.chunks) - 1 if self.hierarchical else self.num_up
         if self.shared is None:
             return z, [y] * n
         e = self.shared(y)

@@ -25,11 +25,8 @@ def rotate(x: Tensor, r: Tensor) -> Tensor:
     """Each image ``x[i]`` (N, C, H, W; square) rotated counter-clockwise by ``r[i] * 90`` degrees."""
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"rotation needs square images, got {tuple(x.shape[-2:])}")
-    out = x.clone()
-    for k in range(1, ROTATIONS):
-        idx = (r == k).nonzero(as_tuple=True)[0]
-        out[idx] = torch.rot90(x[idx], k, dims=(2, 3))
-    return out
+    every = torch.stack([torch.rot90(x, k, dims=(2, 3)) for k in range(ROTATIONS)])  # (4, N, C, H, W)
+    return every[r, torch.arange(x.shape[0], device=x.device)]  # a gather: no host synchronisation
 
 
 def random_rotations(n: int, device, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -53,3 +50,15 @@ def rotation_loss(D: nn.Module, head: RotationHead, x: Tensor) -> Tuple[Tensor, 
     r = random_rotations(x.shape[0], x.device)
     logits = head(D.trunk(rotate(x, r))).float()
     return F.cross_entropy(logits, r), (logits.argmax(1) == r).float().mean()
+
+
+def add_rotation_term(loss: Tensor, logs: dict, D: nn.Module, head: RotationHead, x: Tensor, weight: float,
+                      side: str) -> Tensor:
+    """``loss + weight * rotation_loss(D, head, x)``, logging ``rot_<side>`` and the head's accuracy
+    (``side``: ``d`` for D's step on real images, ``g`` for G's on fakes); ``loss`` unchanged when ``weight`` is 0."""
+    if not weight:
+        return loss
+    rot, acc = rotation_loss(D, head, x)
+    logs[f"rot_{side}"] = rot.detach()
+    logs["rot_acc_real" if side == "d" else "rot_acc_fake"] = acc
+    return loss + weight * rot

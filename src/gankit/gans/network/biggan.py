@@ -89,13 +89,17 @@ class BigGAN(ConditionalGAN):
         parts = [m for name, m in G.named_children() if name != "shared"]
         return orthogonal_penalty(nn.ModuleList(parts))
 
+    def add_ortho(self, loss: Tensor, logs: dict) -> Tensor:
+        """``loss + beta * ortho_term()`` (logged as ``ortho``); unchanged when ``model.ortho`` is 0."""
+        if not self.p.ortho:
+            return loss
+        term = self.ortho_term()
+        logs["ortho"] = term.detach()
+        return loss + self.p.ortho * term
+
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         loss, logs = super().g_step(real, labels)
-        if self.p.ortho:
-            term = self.ortho_term()
-            logs["ortho"] = term.detach()
-            loss = loss + self.p.ortho * term
-        return loss, logs
+        return self.add_ortho(loss, logs), logs
 
     # ------------------------------------------------------------ pictures
     @torch.no_grad()

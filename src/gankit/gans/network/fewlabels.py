@@ -29,7 +29,7 @@ from ...config import _rng
 from ...models import DCGANDiscriminator
 from ...nn import LayerFactory, init_dcgan
 from ...nn.conditioning import projection_term
-from ...nn.rotation import RotationHead, rotation_loss
+from ...nn.rotation import RotationHead, add_rotation_term
 from .. import GANS
 from ..base import Phase, StepResult
 from .biggan import BigGAN, BigGANParams
@@ -128,10 +128,8 @@ class FewLabelBigGAN(BigGAN):
             ce = F.cross_entropy(logits, y_l)
             logs.update(class_ce=ce.detach(), class_acc=(logits.argmax(1) == y_l).float().mean())
             loss = loss + self.p.class_weight * ce
-        if self.rotation is not None and self.p.rotation_d:
-            rot, acc = rotation_loss(net, self.rotation, x_u)
-            logs.update(rot_d=rot.detach(), rot_acc_real=acc)
-            loss = loss + self.p.rotation_d * rot
+        if self.rotation is not None:
+            loss = add_rotation_term(loss, logs, net, self.rotation, x_u, self.p.rotation_d, "d")
         return loss, logs
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
@@ -140,14 +138,9 @@ class FewLabelBigGAN(BigGAN):
         fake = self.G(self.sample_z(n), y)
         loss = self.objective.g_loss(self.D(fake, y), None)
         logs = {"g_loss": loss.detach()}
-        if self.p.ortho:
-            term = self.ortho_term()
-            logs["ortho"] = term.detach()
-            loss = loss + self.p.ortho * term
-        if self.rotation is not None and self.p.rotation_g:
-            rot, acc = rotation_loss(self.D.net, self.rotation, fake)
-            logs.update(rot_g=rot.detach(), rot_acc_fake=acc)
-            loss = loss + self.p.rotation_g * rot
+        loss = self.add_ortho(loss, logs)
+        if self.rotation is not None:
+            loss = add_rotation_term(loss, logs, self.D.net, self.rotation, fake, self.p.rotation_g, "g")
         return loss, logs
 
     @torch.no_grad()

@@ -26,7 +26,7 @@ from torch import Tensor
 from ...config import _rng
 from ...models.resnet import ResNetDiscriminator, ResNetGenerator
 from ...nn import LayerFactory, init_weights
-from ...nn.rotation import RotationHead, rotation_loss
+from ...nn.rotation import RotationHead, add_rotation_term
 from .. import GANS
 from ..base import GAN, StepResult
 
@@ -72,10 +72,8 @@ class ResNetGAN(GAN):
 
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         loss, logs = super().d_step(real, labels)
-        if self.rotation is not None and self.p.rotation_d:
-            rot, acc = rotation_loss(self.D, self.rotation, real)
-            logs.update(rot_d=rot.detach(), rot_acc_real=acc)
-            loss = loss + self.p.rotation_d * rot
+        if self.rotation is not None:
+            loss = add_rotation_term(loss, logs, self.D, self.rotation, real, self.p.rotation_d, "d")
         return loss, logs
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
@@ -83,10 +81,8 @@ class ResNetGAN(GAN):
         d_real = self.D(real) if self.objective.g_needs_real else None
         loss = self.objective.g_loss(self.D(fake), d_real)
         logs = {"g_loss": loss.detach()}
-        if self.rotation is not None and self.p.rotation_g:
-            rot, acc = rotation_loss(self.D, self.rotation, fake)
-            logs.update(rot_g=rot.detach(), rot_acc_fake=acc)
-            loss = loss + self.p.rotation_g * rot
+        if self.rotation is not None:
+            loss = add_rotation_term(loss, logs, self.D, self.rotation, fake, self.p.rotation_g, "g")
         return loss, logs
 
 
