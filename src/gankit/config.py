@@ -265,7 +265,10 @@ def _type_name(tp) -> str:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return _type_name(args[0]) + " or null"
     if origin in (tuple, Tuple):
-        return "a list of " + str(len(typing.get_args(tp))) + " numbers"
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:  # Tuple[int, ...]: any length
+            return "a list of " + {int: "integers", float: "numbers"}.get(args[0], "values")
+        return "a list of " + str(len(args)) + " numbers"
     if origin in (dict, Dict):
         return "a mapping"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
@@ -299,6 +302,8 @@ def _coerce(value, tp, key: str, meta: Optional[dict] = None):
         return value
     if origin in (tuple, Tuple):
         args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis and isinstance(value, (list, tuple)):
+            args = (args[0],) * len(value)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad()
         return tuple(_coerce(v, a, f"{key}[{i}]", meta) for i, (v, a) in enumerate(zip(value, args)))

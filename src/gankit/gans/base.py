@@ -168,6 +168,10 @@ class GAN(nn.Module):
     def after_step(self, group: str) -> None:
         """Hook after each optimiser step (e.g. weight clipping, BEGAN's k_t update)."""
 
+    def init_from_data(self, real: Tensor) -> None:
+        """Hook called once when a run starts (not on resume) with a seeded batch of training data, for nets
+        initialised from data (e.g. weight norm's data-dependent init); the default does nothing."""
+
     # ------------------------------------------------------------ the steps
     @property
     def device(self) -> torch.device:

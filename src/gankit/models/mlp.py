@@ -7,28 +7,49 @@ Calling convention as in :mod:`gankit.models.dcgan`: ``G(z, y=None)``, ``D(x, y=
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from ..nn import LabelSequential, LayerFactory
+from ..nn import GaussianNoise, LabelSequential, LayerFactory
+
+Hidden = Union[int, Sequence[int]]
 
 
-def _stack(cin: int, hidden: int, depth: int, f: LayerFactory) -> list:
-    layers = []
-    for i in range(depth):
-        layers += [f.linear(cin if i == 0 else hidden, hidden), f.norm_layer(hidden, dims=1), f.activation()]
+def hidden_widths(hidden: Hidden, depth: Optional[int]) -> Tuple[int, ...]:
+    """The hidden layers' widths: ``depth`` layers of ``hidden`` units, or the list ``hidden`` itself (then
+    ``depth`` must be None or its length)."""
+    if isinstance(hidden, int):
+        if depth is None:
+            raise ValueError("an MLP of constant width needs its depth")
+        return (hidden,) * depth
+    widths = tuple(int(h) for h in hidden)
+    if depth is not None and depth != len(widths):
+        raise ValueError(f"MLP widths {widths} give {len(widths)} hidden layers, not depth {depth}")
+    return widths
+
+
+def _stack(cin: int, widths: Sequence[int], f: LayerFactory, noise: float = 0.0) -> list:
+    """Linear - norm - activation per width; with ``noise`` > 0 Gaussian noise before every layer but the first."""
+    layers: list = []
+    for i, w in enumerate(widths):
+        if i and noise > 0:
+            layers.append(GaussianNoise(noise))
+        layers += [f.linear(cin if i == 0 else widths[i - 1], w), f.norm_layer(w, dims=1), f.activation()]
     return layers
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, out_shape: tuple, hidden: int = 128, depth: int = 2,
+    """``hidden``: a width for ``depth`` hidden layers, or a list of widths (``depth`` None)."""
+
+    def __init__(self, z_dim: int, out_shape: tuple, hidden: Hidden = 128, depth: Optional[int] = 2,
                  factory: LayerFactory = LayerFactory(act="relu"), tanh: bool = False):
         super().__init__()
         self.out_shape = tuple(out_shape)
         out = math.prod(self.out_shape)
-        layers = _stack(z_dim, hidden, depth, factory) + [factory.linear(hidden, out)]
+        widths = hidden_widths(hidden, depth)
+        layers = _stack(z_dim, widths, factory) + [factory.linear(widths[-1], out)]
         if tanh:
             layers.append(nn.Tanh())
         self.net = LabelSequential(*layers)
@@ -39,15 +60,19 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """Outputs one unnormalised score (a logit for the standard GAN losses) per sample, shape ``(N,)``, or
-    ``outputs`` of them, shape ``(N, outputs)`` (e.g. the semi-supervised GAN's K class logits)."""
+    ``outputs`` of them, shape ``(N, outputs)`` (e.g. the semi-supervised GAN's K class logits). ``hidden``:
+    a width for ``depth`` hidden layers, or a list of widths (``depth`` None). ``noise``: std of Gaussian noise
+    added before every hidden layer but the first, in training mode (Salimans et al. 2016's MNIST D; the noise
+    on the input and before the output layer belongs to the caller, e.g. :class:`~gankit.nn.ClassifierDiscriminator`)."""
 
-    def __init__(self, in_shape: tuple, hidden: int = 128, depth: int = 2,
-                 factory: LayerFactory = LayerFactory(act="lrelu"), outputs: int = 1):
+    def __init__(self, in_shape: tuple, hidden: Hidden = 128, depth: Optional[int] = 2,
+                 factory: LayerFactory = LayerFactory(act="lrelu"), outputs: int = 1, noise: float = 0.0):
         super().__init__()
         cin = math.prod(in_shape)
         self.outputs = outputs
-        self.net = nn.Sequential(*_stack(cin, hidden, depth, factory), factory.linear(hidden, outputs))
-        self.feature_dim = hidden
+        widths = hidden_widths(hidden, depth)
+        self.net = nn.Sequential(*_stack(cin, widths, factory, noise), factory.linear(widths[-1], outputs))
+        self.feature_dim = widths[-1]
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[:-1](x.flatten(1))

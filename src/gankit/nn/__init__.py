@@ -8,3 +8,5 @@ from .conditioning import (AuxClassifierDiscriminator, ClassifierDiscriminator, 
 from .spectral import largest_singular_value, spectral_norms  # noqa: F401,E402
 from .minibatch import MinibatchDiscrimination  # noqa: F401,E402
 from .virtual_batchnorm import VirtualBatchNorm, WithReferenceBatch  # noqa: F401,E402
+from .weight_norm import WeightNormLinear, init_weight_norm_from_data  # noqa: F401,E402
+from .noise import GaussianNoise, gaussian_noise  # noqa: F401,E402

@@ -219,7 +219,9 @@ class ClassifierDiscriminator(nn.Module):
         self.net, self.input_noise, self.feature_noise = net, float(input_noise), float(feature_noise)
 
     def _noisy(self, x: Tensor, std: float) -> Tensor:
-        return x + std * torch.randn_like(x) if self.training and std > 0 else x
+        from .noise import gaussian_noise
+
+        return gaussian_noise(x, std, self.training)
 
     def outputs(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``(features (N, F), class logits (N, K))``."""

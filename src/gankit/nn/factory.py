@@ -9,7 +9,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ..errors import ConfigError
 
 NORMS = ("batch", "instance", "layer", "conditional", "conditional-linear", "virtual", "none")
-ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
+ACTIVATIONS = ("relu", "lrelu", "softplus", "tanh", "none")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,10 @@ class LayerFactory:
     """Makes layers with a fixed set of choices.
 
     ``sn``: wrap weight layers in spectral normalisation (Miyato et al. 2018, arXiv 1802.05957;
-    one power iteration per forward with a persistent u). ``norm``: normalisation layer kind;
+    one power iteration per forward with a persistent u). ``wn``: fully connected layers with weight
+    normalisation instead, w = g v / ||v|| per output unit (Salimans & Kingma 2016, arXiv 1602.07868;
+    :class:`~gankit.nn.weight_norm.WeightNormLinear`, whose g and bias are set from data by
+    :func:`~gankit.nn.weight_norm.init_weight_norm_from_data`). ``norm``: normalisation layer kind;
     ``conditional`` is class-conditional batch norm (:class:`~gankit.nn.conditioning.ConditionalBatchNorm`,
     ``classes`` labels; the net must pass ``y`` to it, e.g. through a ``LabelSequential``); ``conditional-linear``
     is BigGAN's batch norm with gains and biases linear in a ``cond_dim`` vector
@@ -27,6 +30,7 @@ class LayerFactory:
     """
 
     sn: bool = False
+    wn: bool = False
     norm: str = "none"
     act: str = "relu"
     slope: float = 0.2
@@ -38,6 +42,9 @@ class LayerFactory:
             raise ConfigError(f"config: normalisation '{self.norm}' must be one of {', '.join(NORMS)}")
         if self.act not in ACTIVATIONS:
             raise ConfigError(f"config: activation '{self.act}' must be one of {', '.join(ACTIVATIONS)}")
+        if self.sn and self.wn:
+            raise ConfigError("config: spectral and weight normalisation are two ways of normalising the same weights; "
+                              "choose one")
         if self.norm == "conditional" and self.classes < 2:
             raise ConfigError(f"config: conditional batch norm needs class labels (at least 2 classes), got {self.classes}")
         if self.norm == "conditional-linear" and self.cond_dim < 1:
@@ -46,13 +53,23 @@ class LayerFactory:
     def _wrap(self, layer: nn.Module) -> nn.Module:
         return spectral_norm(layer) if self.sn else layer
 
+    def _no_wn(self, what: str) -> None:
+        if self.wn:
+            raise ConfigError(f"config: weight normalisation is offered for fully connected layers, not {what}")
+
     def linear(self, cin: int, cout: int, bias: bool = True) -> nn.Module:
+        if self.wn:
+            from .weight_norm import WeightNormLinear
+
+            return WeightNormLinear(cin, cout, bias=bias)
         return self._wrap(nn.Linear(cin, cout, bias=bias))
 
     def conv(self, cin: int, cout: int, k: int, s: int = 1, p: int = 0, bias: bool = True) -> nn.Module:
+        self._no_wn("convolutions")
         return self._wrap(nn.Conv2d(cin, cout, k, s, p, bias=bias))
 
     def deconv(self, cin: int, cout: int, k: int, s: int = 1, p: int = 0, bias: bool = True) -> nn.Module:
+        self._no_wn("convolutions")
         return self._wrap(nn.ConvTranspose2d(cin, cout, k, s, p, bias=bias))
 
     def embedding(self, num: int, dim: int) -> nn.Module:
@@ -87,6 +104,8 @@ class LayerFactory:
             return nn.ReLU(inplace=True)
         if self.act == "lrelu":
             return nn.LeakyReLU(self.slope, inplace=True)
+        if self.act == "softplus":
+            return nn.Softplus()
         if self.act == "tanh":
             return nn.Tanh()
         return nn.Identity()

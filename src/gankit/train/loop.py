@@ -171,6 +171,9 @@ class Trainer:
         check_memory(cfg, self.info, self.device)
         with oom_guard("building the networks", "the model widths (model.*)"):
             self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
+        if state is None:  # a fresh run: nets initialised from data see one seeded batch (a resume restores them)
+            pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.batch_size]
+            self.gan.init_from_data(x[pick].to(self.device))
         self.params = self.gan.optim_groups()
         self.optims = {g: make_optimizer(cfg.optim[g], ps) for g, ps in self.params.items()}
         self.scheds = {g: make_scheduler(o, cfg.optim[g], cfg.steps) for g, o in self.optims.items()}

@@ -38,10 +38,18 @@ train_mnist_feature_matching.py), each a setting or a constant factor: it halves
 (``model.unsup_weight=0.5`` reproduces it), averages the squared feature differences instead of summing
 them (a constant factor that Adam's step size largely ignores), draws z ~ U(0, 1)^100 (here N(0, I)),
 uses all 60,000 training images as the unlabelled set (here the rest) and reports the test error of a
-running average of D's weights (here D's own weights).
+running average of D's weights (here D's own weights; ``model.d_average=0.9999`` evaluates an average).
+
+The paper's nets are settings: ``model.arch=mlp``, ``model.d_widths=[1000,500,250,250,250]``,
+``model.g_widths=[500,500]``, ``model.g_act=softplus``, ``model.d_wn=true`` (weight norm in D with
+data-dependent init, Salimans & Kingma 2016; g fixed in the hidden layers as in the authors' ``nn.DenseLayer``),
+``model.d_slope=0`` (ReLU), ``model.d_input_noise=0.6`` (their 0.3 on [0, 1] images), ``model.d_hidden_noise=0.5``,
+``model.d_noise=0.5``, Adam(3e-3, beta1 0.5); docs/gans/semisupervised.md has the command and its results.
 """
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Tuple
 
@@ -52,7 +60,8 @@ from torch import Tensor
 from ...config import _rng
 from ...errors import ConfigError
 from ...models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ...nn import ClassifierDiscriminator, LayerFactory, init_dcgan
+from ...nn import ClassifierDiscriminator, LayerFactory, WeightNormLinear, init_dcgan, init_weight_norm_from_data
+from ...train.ema import ema_copy
 from ...objectives.feature_matching import feature_matching_loss
 from .. import GANS
 from ..base import GAN, StepResult
@@ -69,9 +78,17 @@ class SemiSupervisedParams:
     hidden: int = field(default=256, metadata=_rng(1))     # MLP width and hidden layers
     g_depth: int = field(default=3, metadata=_rng(1))
     d_depth: int = field(default=3, metadata=_rng(1))
+    g_widths: Tuple[int, ...] = field(default=(), metadata=_rng(1))  # MLPs: hidden widths (empty: hidden x depth)
+    d_widths: Tuple[int, ...] = field(default=(), metadata=_rng(1))
+    g_act: Literal["relu", "softplus"] = "relu"            # G's hidden activation (the paper's MLP: softplus)
     d_norm: Literal["none", "layer"] = "none"              # no batch norm in D (see the module docstring)
-    d_slope: float = field(default=0.2, metadata=_rng(0.0, 1.0))           # LeakyReLU slope in D
+    d_wn: bool = False                                     # MLP D: weight norm, initialised from a data batch,
+    #                                                        g fixed in the hidden layers (the authors' code)
+    d_average: float = field(default=0.0, metadata=_rng(0.0, 1.0, hi_open=True))  # classify with an EMA of D's
+    #                                                        weights of this decay (0: D's own; authors: 0.9999)
+    d_slope: float = field(default=0.2, metadata=_rng(0.0, 1.0))           # LeakyReLU slope in D (0: ReLU)
     d_input_noise: float = field(default=0.0, metadata=_rng(0.0))          # std of Gaussian noise on D's input
+    d_hidden_noise: float = field(default=0.0, metadata=_rng(0.0))         # ... before D's later hidden layers (MLP)
     d_noise: float = field(default=0.0, metadata=_rng(0.0))                # ... on D's features before its head
     unsup_weight: float = field(default=1.0, metadata=_rng(0.0))           # w of L_unsupervised
 
@@ -103,6 +120,21 @@ def semisupervised_d_terms(logits_real: Tensor, labels: Tensor, logits_fake: Ten
     return sup, unsup
 
 
+@torch.no_grad()
+def average_weights(avg: torch.nn.Module, net: torch.nn.Module, decay: float, n: Tensor) -> None:
+    """One update of the exponential average of ``net``'s parameters in ``avg`` (buffers copied), bias-corrected
+    as if it had started at zero: after n updates ``avg`` = sum_s a^(n-s) w_s / sum_s a^(n-s), the weighted mean
+    of the iterates w_1..w_n, so that the first update copies ``net`` and the average never leans towards the
+    initial weights. (The Improved-GAN authors' code starts the average at zero, uncorrected, and reads its test
+    error from it.) ``n`` is a 0-d tensor counting the updates, incremented here on the device (no host sync)."""
+    n.add_(1.0)
+    weight = (1.0 - decay) / -torch.expm1(n * math.log(decay))  # 1 - a^n, accurate for a near 1 in float32
+    for pa, p in zip(avg.parameters(), net.parameters()):
+        pa.lerp_(p, weight.to(pa.dtype))
+    for ba, b in zip(avg.buffers(), net.buffers()):
+        ba.copy_(b)
+
+
 def class_error(logits: Tensor, labels: Tensor) -> Tensor:
     """Share of the known labels (``labels >= 0``) that ``argmax(logits)`` gets wrong (0 if none), on the device."""
     known = labels >= 0
@@ -128,17 +160,55 @@ class SemiSupervisedGAN(GAN):
             raise ConfigError(f"config: GAN '{self.cfg.gan}' learns to classify the data's classes and needs labelled "
                               f"data, but '{info.name}' has no class labels")
         p = self.p
-        d_factory = LayerFactory(norm=p.d_norm, act="lrelu", slope=p.d_slope)
-        g_factory = LayerFactory(norm="batch", act="relu")
+        d_factory = LayerFactory(norm=p.d_norm, act="lrelu", slope=p.d_slope, wn=p.d_wn)
+        g_factory = LayerFactory(norm="batch", act=p.g_act)
+        if p.arch != "mlp":
+            mlp_only = [k for k in ("g_widths", "d_widths", "d_hidden_noise") if getattr(p, k)]
+            if mlp_only:
+                raise ConfigError(f"config: model.{mlp_only[0]} sets the MLP nets; add model.arch=mlp")
         if p.arch == "mlp":
-            G = MLPGenerator(p.z_dim, info.shape, p.hidden, p.g_depth, g_factory, tanh=True)
-            net = MLPDiscriminator(info.shape, p.hidden, p.d_depth, d_factory, outputs=K)
+            G = MLPGenerator(p.z_dim, info.shape, p.g_widths or p.hidden, None if p.g_widths else p.g_depth,
+                             g_factory, tanh=True)
+            net = MLPDiscriminator(info.shape, p.d_widths or p.hidden, None if p.d_widths else p.d_depth,
+                                   d_factory, outputs=K, noise=p.d_hidden_noise)
+            for layer in [m for m in net.modules() if isinstance(m, WeightNormLinear)][:-1]:
+                layer.fix_scale()  # hidden layers: g set by the data init, then fixed; the head's g trains
         else:
+            if p.d_wn:
+                raise ConfigError("config: model.d_wn (weight normalisation) is offered for the MLP nets; add "
+                                  "model.arch=mlp")
             G = DCGANGenerator(p.z_dim, info.shape, p.g_width, g_factory)
             net = DCGANDiscriminator(tuple(info.shape), p.d_width, d_factory, outputs=K)
             init_dcgan(G)
             init_dcgan(net)
-        return G, ClassifierDiscriminator(net, p.d_input_noise, p.d_noise)
+        D = ClassifierDiscriminator(net, p.d_input_noise, p.d_noise)
+        # the classifier that is evaluated: an average of D's weights (in the checkpoint), or D itself
+        self.D_avg = copy.deepcopy(D).requires_grad_(False) if p.d_average > 0 else None
+        self.register_buffer("d_average_updates", torch.zeros(()))  # n, for the average's bias correction
+        return G, D
+
+    def after_step(self, group: str) -> None:
+        if group == "d" and self.D_avg is not None:
+            average_weights(self.D_avg, self.D, self.p.d_average, self.d_average_updates)
+
+    @property
+    def classifier_net(self):
+        """The net :meth:`classify` reads: the average of D's weights with ``model.d_average``, else D."""
+        return self.D_avg if self.D_avg is not None else self.D
+
+    def init_from_data(self, real: Tensor) -> None:
+        """With ``model.d_wn``: weight norm's data-dependent init of D on a batch of real images (Salimans &
+        Kingma 2016, Sec. 3; as the authors' Improved-GAN code does), in eval mode (no noise)."""
+        if not self.p.d_wn:
+            return
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            init_weight_norm_from_data(self.D, real)
+        finally:
+            self.D.train(was_training)
+        if self.D_avg is not None:
+            ema_copy(self.D_avg, self.D)
 
     # ------------------------------------------------------------ the steps
     def _rows(self, labels: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
@@ -179,12 +249,13 @@ class SemiSupervisedGAN(GAN):
         """D's K class logits ``(N, K)`` (float, on the GAN's device) of images ``x``, in eval mode (no noise)
         and in chunks; ``argmax`` is the predicted class (the fake class is never predicted for real data
         here: only the K real classes are compared, as in the paper's test error)."""
-        was_training = self.D.training
-        self.D.eval()
+        D = self.classifier_net
+        was_training = D.training
+        D.eval()
         try:
-            parts = [self.D.class_logits(x[i:i + chunk].to(self.device)).float() for i in range(0, len(x), chunk)]
+            parts = [D.class_logits(x[i:i + chunk].to(self.device)).float() for i in range(0, len(x), chunk)]
         finally:
-            self.D.train(was_training)
+            D.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, self.num_classes, device=self.device)
 
 
