@@ -10,3 +10,6 @@ from .minibatch import MinibatchDiscrimination  # noqa: F401,E402
 from .virtual_batchnorm import VirtualBatchNorm, WithReferenceBatch  # noqa: F401,E402
 from .weight_norm import WeightNormLinear, init_weight_norm_from_data  # noqa: F401,E402
 from .noise import GaussianNoise, gaussian_noise  # noqa: F401,E402
+from .progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, fade_in  # noqa: F401,E402
+from .pyramid import laplacian_pyramid, reconstruct  # noqa: F401,E402
+from .style import AdaIN, NoiseInjection, mix_styles, truncate_w  # noqa: F401,E402
