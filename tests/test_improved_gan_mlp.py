@@ -236,3 +236,10 @@ def test_weight_average_is_the_bias_corrected_mean_of_the_iterates():
             want = sum(a ** (k - 1 - i) * w for i, w in enumerate(seen)) / sum(a ** (k - 1 - i) for i in range(k))
             assert avg.weight[0, 0].item() == pytest.approx(want, rel=1e-5)
         assert n.item() == 4
+
+
+def test_the_default_state_dict_is_unchanged_so_older_checkpoints_load():
+    """Without model.d_average the GAN holds no average and no counter: the keys are those of D and G alone."""
+    gan = GANS.get(NAME)(resolve(NAME, ["data.labels=20", "model.g_width=4", "model.d_width=4", "model.z_dim=4"]),
+                         MNIST)
+    assert all(k.startswith(("G.", "D.")) for k in gan.state_dict())

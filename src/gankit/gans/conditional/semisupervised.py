@@ -184,7 +184,8 @@ class SemiSupervisedGAN(GAN):
         D = ClassifierDiscriminator(net, p.d_input_noise, p.d_noise)
         # the classifier that is evaluated: an average of D's weights (in the checkpoint), or D itself
         self.D_avg = copy.deepcopy(D).requires_grad_(False) if p.d_average > 0 else None
-        self.register_buffer("d_average_updates", torch.zeros(()))  # n, for the average's bias correction
+        if self.D_avg is not None:  # n, for the average's bias correction (only then: older checkpoints still load)
+            self.register_buffer("d_average_updates", torch.zeros(()))
         return G, D
 
     def after_step(self, group: str) -> None:
