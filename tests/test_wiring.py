@@ -53,7 +53,7 @@ ENERGY = ("ebgan", "began")
 # (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
 # VAE/GAN (its reconstruction losses and pictures are on images)
 IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan",
-              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
+              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan")
 # the ResNet GANs: presets on Fashion-MNIST at 32 x 32 (SAGAN's attention block sits on the 16 x 16 maps)
 RESNET32 = ("sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
@@ -129,6 +129,7 @@ def image_base(request):
     ("sngan", 1, "ring8"), ("sngan", 3, "ring8"), ("bigan", 1, "ring8"), ("bigan", 3, "ring8"),
     ("improved-gan", 1, "mnist"), ("improved-gan", 2, "mnist"),
     ("sngan-resnet", None, "mnist"), ("ssgan", None, "mnist"), ("biggan", None, "mnist"), ("sagan", None, "mnist"),
+    ("lapgan", 1, "mnist"), ("lapgan", 2, "mnist"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
@@ -518,10 +519,11 @@ def build(name, info, *extra):
     ("sagan", FASHION32, "xavier", "xavier"),   # the attention convs too
     ("ssgan", FASHION32, "xavier", "xavier"),   # the rotation head: tests/test_network_family.py
     ("biggan", FASHION32, "ortho", "ortho"),    # the CBN projections and D's trunk too (embeddings keep theirs)
+    ("lapgan", MNIST, "torch", "torch"),        # every level's nets
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
         "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
         "bigan-points", "triplegan-28", "vaegan-28", "improved-gan-28", "sngan-resnet-32", "sagan-32", "ssgan-32",
-        "biggan-32"])
+        "biggan-32", "lapgan-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     checks = {"dcgan": check_dcgan_init, "torch": check_torch_default_init, "xavier": check_xavier_init,
@@ -834,6 +836,19 @@ BIGGAN_G32 = [BIGAN_SHARED, lin(4, 4 * 4 * W, sn=True)] + gblock(W, W, lcbn, sn=
 BIGGAN_D32 = RESNET_D32 + [emb(10, W, sn=True)]
 
 
+# Denton et al. 2015 (LAPGAN), 28 -> 14 -> 7: G is the sampling chain, registered as the coarsest level's MLP
+# (z -> 7x7, batch norm, ReLU, tanh) and then the finer levels' residual generators, finest first (3x3 convs on
+# [coarse image, one noise plane], batch norm, ReLU, linear output); D is the list of the levels' discriminators,
+# finest first (stride-2 3x3 convs on [residual, coarse image] down to 4x4, LeakyReLU 0.2, a linear layer), then
+# the coarsest level's MLP.
+LAPGAN_RES_G = [conv(2, W, 3, 1, 1), bn2(W), RELU, conv(W, W, 3, 1, 1), bn2(W), RELU, conv(W, 1, 3, 1, 1)]
+LAPGAN_G28 = ([lin(Z, H), bn1(H), RELU, lin(H, H), bn1(H), RELU, lin(H, 49), TANH] + LAPGAN_RES_G * 2)
+LAPGAN_D28 = ([conv(2, W, 3, 2, 1), L2, conv(W, 2 * W, 3, 2, 1), L2, conv(2 * W, 4 * W, 3, 2, 1), L2,
+               lin(4 * W * 4 * 4, 1)]
+              + [conv(2, W, 3, 2, 1), L2, conv(W, 2 * W, 3, 2, 1), L2, lin(2 * W * 4 * 4, 1)]
+              + [lin(49, H), L2, lin(H, H), L2, lin(H, 1)])
+
+
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
     ("dcgan", MNIST, [], DCGAN_G28, DCGAN_D28),
     ("dcgan", RGB32, [], DCGAN_G32, DCGAN_D32),
@@ -870,12 +885,13 @@ BIGGAN_D32 = RESNET_D32 + [emb(10, W, sn=True)]
     ("sagan", FASHION32, ["model.attention=0"], [lin(Z, 4 * 4 * W, sn=True)] + gblock(W, W, bn2, sn=True) * 3
      + [bn2(W), conv(W, 1, 3, 1, 1, sn=True)], RESNET_D32),
     ("biggan", FASHION32, [f"model.shared_dim={E}"], BIGGAN_G32, BIGGAN_D32),
+    ("lapgan", MNIST, [], LAPGAN_G28, LAPGAN_D28),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
         "projection-cbn-28", "projection-sngan-28",
         "infogan-28", "infogan-fc-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28",
         "vaegan-28", "improved-gan-28", "improved-gan-off-28", "sngan-resnet-32", "ssgan-32", "sagan-32",
-        "sagan-no-attention-32", "biggan-32"])
+        "sagan-no-attention-32", "biggan-32", "lapgan-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = no_mlp_keys(name, data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}",
                                               f"model.hidden={H}"])
@@ -910,10 +926,11 @@ Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "d
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
          "triplegan": 100, "vaegan": 32, "improved-gan": 100, "sngan-resnet": 128, "sagan": 128, "ssgan": 128,
-         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128}
+         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100}
 Z_DIM_POINTS = 2
-# what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label)
-CODES = {"infogan": 2}
+# what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label), LAPGAN's
+# noise planes of its finer levels (one 28x28 and one 14x14 plane on MNIST)
+CODES = {"infogan": 2, "lapgan": 28 * 28 + 14 * 14}
 UNIFORM = ("began", "infogan")  # U[-1, 1]: BEGAN's z; InfoGAN's noise (the authors' code) and continuous codes
 
 
@@ -1128,6 +1145,10 @@ PRESETS = {
               {"z_dim": 128, "g_width": 32, "d_width": 32, "shared_dim": 128, "hierarchical": True, "attention": 0,
                "ortho": 1e-4, "g_sn": True, "d_sn": True, "class_weight": 1.0, "rotation_d": rot_d, "rotation_g": rot_g})
        for name, rot_d, rot_g in (("s2gan", 0.0, 0.0), ("s2gan-co", 0.0, 0.0), ("s3gan", 1.0, 0.2))},
+    # Denton et al. 2015: a GAN per pyramid level (28 -> 14 -> 7); Adam(2e-4, 0.5) in place of the paper's SGD
+    "lapgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+               64, 6000, {"levels": 3, "z_dim": 100, "hidden": 256, "depth": 2, "g_width": 32, "g_layers": 3,
+                          "d_width": 32, "noise_planes": 1}),
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
 # and VAE/GAN's encoder E (group e, updated after D, before G)

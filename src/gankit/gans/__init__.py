@@ -10,3 +10,4 @@ from . import energy, sngan  # noqa: E402,F401
 from . import conditional  # noqa: E402,F401
 from . import representation  # noqa: E402,F401
 from . import network  # noqa: E402,F401
+from . import multiscale  # noqa: E402,F401

@@ -42,19 +42,22 @@ def pyramid_sizes(size: int, levels: int) -> List[int]:
     return sizes
 
 
-def laplacian_pyramid(x: Tensor, levels: int) -> List[Tensor]:
-    """``[h_0, h_1, ..., h_{K-1}, I_K]`` (finest first; ``levels`` = K + 1 entries): the residuals of the finer
-    levels and the coarsest image."""
+def gaussian_pyramid(x: Tensor, levels: int) -> List[Tensor]:
+    """``[I_0, I_1, ..., I_K]`` (finest first; ``levels`` = K + 1 entries): I_0 = x, I_{k+1} = d(I_k)."""
     if levels < 1:
         raise ValueError(f"a pyramid has at least one level, got {levels}")
     pyramid_sizes(x.shape[-1], levels)  # the sides must halve
-    out, current = [], x
+    out = [x]
     for _ in range(levels - 1):
-        coarse = downsample(current)
-        out.append(current - upsample(coarse))
-        current = coarse
-    out.append(current)
+        out.append(downsample(out[-1]))
     return out
+
+
+def laplacian_pyramid(x: Tensor, levels: int) -> List[Tensor]:
+    """``[h_0, h_1, ..., h_{K-1}, I_K]`` (finest first; ``levels`` = K + 1 entries): the residuals of the finer
+    levels, h_k = I_k - u(I_{k+1}), and the coarsest image."""
+    gauss = gaussian_pyramid(x, levels)
+    return [gauss[k] - upsample(gauss[k + 1]) for k in range(levels - 1)] + [gauss[-1]]
 
 
 def reconstruct(pyramid: Sequence[Tensor]) -> Tensor:
