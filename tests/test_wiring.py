@@ -53,9 +53,11 @@ ENERGY = ("ebgan", "began")
 # (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
 # VAE/GAN (its reconstruction losses and pictures are on images)
 IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan",
-              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan")
+              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan", "progan")
 # the ResNet GANs: presets on Fashion-MNIST at 32 x 32 (SAGAN's attention block sits on the 16 x 16 maps)
 RESNET32 = ("sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
+# every GAN whose preset trains on Fashion-MNIST at 32 x 32: the ResNet GANs and ProGAN (grown from 4 x 4 to 32 x 32)
+AT32 = RESNET32 + ("progan",)
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
 # (data.size=64 has at least 4 images of each digit)
 FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labels=20"]}
@@ -65,8 +67,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one torch threa
 
 
 def no_mlp_keys(name, over) -> list:
-    """``over`` without the MLP-width key for the GANs that have no MLP nets (the ResNet GANs)."""
-    return [o for o in over if not (name in RESNET32 and o.startswith("model.hidden="))]
+    """``over`` without the model keys the GAN does not have (e.g. the MLP width for the ResNet GANs, the widths
+    of ProGAN, whose channels are set per stage)."""
+    import dataclasses
+
+    keys = {f.name for f in dataclasses.fields(GANS.get(name).Params)}
+    return [o for o in over if not o.startswith("model.") or o.split("=")[0][len("model."):] in keys]
 
 
 def make_trainer(tmp_path, name, *extra, out="run", base=BASE):
@@ -129,7 +135,7 @@ def image_base(request):
     ("sngan", 1, "ring8"), ("sngan", 3, "ring8"), ("bigan", 1, "ring8"), ("bigan", 3, "ring8"),
     ("improved-gan", 1, "mnist"), ("improved-gan", 2, "mnist"),
     ("sngan-resnet", None, "mnist"), ("ssgan", None, "mnist"), ("biggan", None, "mnist"), ("sagan", None, "mnist"),
-    ("lapgan", 1, "mnist"), ("lapgan", 2, "mnist"),
+    ("lapgan", 1, "mnist"), ("lapgan", 2, "mnist"), ("progan", None, "mnist"), ("progan", 2, "mnist"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
@@ -926,7 +932,7 @@ Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "d
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
          "triplegan": 100, "vaegan": 32, "improved-gan": 100, "sngan-resnet": 128, "sagan": 128, "ssgan": 128,
-         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100}
+         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100, "progan": 128}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label), LAPGAN's
 # noise planes of its finer levels (one 28x28 and one 14x14 plane on MNIST)
@@ -945,7 +951,7 @@ def test_priors_and_z_dim(name, info):
     """N(0, I) for every GAN except BEGAN's U[-1, 1]^{N_z} (Berthelot et al. 2017, Sec. 4.1) and InfoGAN's
     U[-1, 1] noise and continuous codes (Chen et al. 2016, Sec. 7.2; github.com/openai/InfoGAN); z_dim
     from the preset's section for the data (or the GAN's default)."""
-    if name in RESNET32 and info is MNIST:
+    if name in AT32 and info is MNIST:
         info = FASHION32
     cfg = resolve(name, no_mlp_keys(name, data_of(info) + ["model.g_width=4", "model.d_width=4", "model.hidden=4"])
                   + (["model.code_dim=4"] if name in ENERGY else []))
@@ -1149,6 +1155,11 @@ PRESETS = {
     "lapgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
                64, 6000, {"levels": 3, "z_dim": 100, "hidden": 256, "depth": 2, "g_width": 32, "g_layers": 3,
                           "d_width": 32, "noise_planes": 1}),
+    # Karras et al. 2017: WGAN-GP (lambda 10) + drift 0.001, n_critic 1, Adam(1e-3, (0, 0.99)); 32,000 images per
+    # phase (paper 800k), channels min(128, 512 / side)
+    "progan": ("wgan", {"gp": 10.0}, 1, (ADAM, 1e-3, (0.0, 0.99), "constant"), (ADAM, 1e-3, (0.0, 0.99), "constant"),
+               64, 6000, {"z_dim": 128, "width_base": 512, "max_width": 128, "phase_images": 32000, "drift": 0.001,
+                          "mbstd_group": 4}),
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
 # and VAE/GAN's encoder E (group e, updated after D, before G)
@@ -1179,7 +1190,7 @@ POINTS_OWN = {
     "began": {"model": {"code_dim": 8, "gamma": 0.9, "lambda_k": 1.0, "k_init": 0.0}},
     "bigan": {"model": {"e_depth": 3, "encoder": "deterministic"}},
 }
-DEFAULT_DATA = {name: "ring8" if name == "gan" else "fashion-mnist" if name in RESNET32 else "mnist"
+DEFAULT_DATA = {name: "ring8" if name == "gan" else "fashion-mnist" if name in AT32 else "mnist"
                 for name in PRESETS}  # `gankit train NAME`
 
 
@@ -1226,7 +1237,7 @@ def test_preset_settings(name, kind):
             assert (opt.param_groups[0]["alpha"], opt.param_groups[0]["momentum"]) == (0.99, 0.0)
     small = no_mlp_keys(name, ["model.g_width=4", "model.d_width=4", "model.hidden=4"])
     gan = GANS.get(name)(resolve(name, ["data=mnist" if kind == "images" else "data=ring8"] + small),
-                         (FASHION32 if name in RESNET32 else MNIST) if kind == "images" else POINTS)
+                         (FASHION32 if name in AT32 else MNIST) if kind == "images" else POINTS)
     assert gan.objective.name == objective
     assert {n: w for n, _, w in gan.penalties} == penalties
     assert [(p.group, p.repeat) for p in gan.phases()] == phases_of(name, n_critic)

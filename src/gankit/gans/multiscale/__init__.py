@@ -1,2 +1,3 @@
-"""Multi-scale GANs (the book's image-generation chapter): LAPGAN's Laplacian pyramid of per-level GANs."""
-from . import lapgan  # noqa: F401
+"""Multi-scale GANs (the book's image-generation chapter): LAPGAN's Laplacian pyramid of per-level GANs and
+ProGAN's progressive growing."""
+from . import lapgan, progan  # noqa: F401
