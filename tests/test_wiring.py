@@ -53,11 +53,11 @@ ENERGY = ("ebgan", "began")
 # (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
 # VAE/GAN (its reconstruction losses and pictures are on images)
 IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan",
-              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan", "progan")
+              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan", "progan", "stylegan")
 # the ResNet GANs: presets on Fashion-MNIST at 32 x 32 (SAGAN's attention block sits on the 16 x 16 maps)
 RESNET32 = ("sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
 # every GAN whose preset trains on Fashion-MNIST at 32 x 32: the ResNet GANs and ProGAN (grown from 4 x 4 to 32 x 32)
-AT32 = RESNET32 + ("progan",)
+AT32 = RESNET32 + ("progan", "stylegan")
 # GANs that train on few labels: their presets keep 100 labels on MNIST, more than the tiny runs here hold
 # (data.size=64 has at least 4 images of each digit)
 FEW_LABELS = {"semisupervised-gan": ["data.labels=20"], "triplegan": ["data.labels=20"]}
@@ -136,6 +136,7 @@ def image_base(request):
     ("improved-gan", 1, "mnist"), ("improved-gan", 2, "mnist"),
     ("sngan-resnet", None, "mnist"), ("ssgan", None, "mnist"), ("biggan", None, "mnist"), ("sagan", None, "mnist"),
     ("lapgan", 1, "mnist"), ("lapgan", 2, "mnist"), ("progan", None, "mnist"), ("progan", 2, "mnist"),
+    ("stylegan", None, "mnist"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
@@ -932,7 +933,7 @@ Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "d
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
          "triplegan": 100, "vaegan": 32, "improved-gan": 100, "sngan-resnet": 128, "sagan": 128, "ssgan": 128,
-         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100, "progan": 128}
+         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100, "progan": 128, "stylegan": 128}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label), LAPGAN's
 # noise planes of its finer levels (one 28x28 and one 14x14 plane on MNIST)
@@ -1160,6 +1161,12 @@ PRESETS = {
     "progan": ("wgan", {"gp": 10.0}, 1, (ADAM, 1e-3, (0.0, 0.99), "constant"), (ADAM, 1e-3, (0.0, 0.99), "constant"),
                64, 6000, {"z_dim": 128, "width_base": 512, "max_width": 128, "phase_images": 32000, "drift": 0.001,
                           "mbstd_group": 4}),
+    # Karras et al. 2018: non-saturating + R1 (gamma 10), mapping 8 layers, mixing 0.9; ProGAN's growth and optimisers
+    "stylegan": ("nonsaturating", {"r1": 10.0}, 1, (ADAM, 1e-3, (0.0, 0.99), "constant"),
+                 (ADAM, 1e-3, (0.0, 0.99), "constant"), 64, 6000,
+                 {"z_dim": 128, "w_dim": 128, "mapping_layers": 8, "mixing": 0.9, "w_avg_beta": 0.995,
+                  "truncation_cutoff": 0, "width_base": 512, "max_width": 128, "phase_images": 32000, "drift": 0.0,
+                  "progressive": True}),
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
 # and VAE/GAN's encoder E (group e, updated after D, before G)

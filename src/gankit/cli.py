@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="runs with an encoder (bigan, vaegan): a .png of --n test images (chosen by --seed) in rows of 8, "
                    "each row above its reconstructions G(E(x)) (default --out RUN_DIR/recon-seedS.png)")
     s.add_argument("--truncation", type=float, default=None, metavar="T",
-                   help="truncation trick (BigGAN): redraw every |z_i| above T (runs with z ~ N(0, I))")
+                   help="truncation trick: BigGAN and other runs with z ~ N(0, I): redraw every |z_i| above T; "
+                   "stylegan: psi in W, w' = w_avg + T (w - w_avg)")
+    s.add_argument("--style-mix", dest="style_mix", type=int, default=None, metavar="K",
+                   help="stylegan runs: a .png style-mixing grid, 4 sources (rows, seed --seed) giving the styles of "
+                   "the layers before K and 5 (columns, seed --seed + 1) the rest (default --out "
+                   "RUN_DIR/style-mix-K-seedS.png)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")
 
@@ -223,6 +228,27 @@ def cmd_sample(a) -> None:
         run = load_run(a.run_dir, device=a.device)
         path = run.save_reconstructions(a.out, n=a.n, seed=a.seed, overwrite=a.overwrite)
         print(f"wrote {a.n} test images and their reconstructions to {path}")
+        return
+    if a.style_mix is not None:
+        if a.recon or a.class_ is not None or code is not None:
+            raise GankitError("--style-mix takes no --recon, --class or --code")
+        if a.out and Path(a.out).suffix != ".png":
+            raise GankitError(f"--style-mix writes a picture; --out '{a.out}' must end in .png")
+        run = load_run(a.run_dir, device=a.device)
+        if not hasattr(run.gan, "style_mixing"):
+            raise GankitError(f"--style-mix needs a style-based run (stylegan); this is a {run.config.gan} run")
+        out = Path(a.out) if a.out else run.dir / f"style-mix-{a.style_mix}-seed{a.seed}.png"
+        if (out.exists() or out.is_symlink()) and not a.overwrite:
+            raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
+        psi = run.check_truncation(a.truncation, "--truncation")
+        try:
+            images, per_row = run.gan.style_mixing(crossover=a.style_mix, seed=a.seed, psi=psi)
+        except ValueError as e:
+            raise GankitError(f"--style-mix: {e}") from None
+        from .viz import save_image_grid
+
+        save_image_grid(images.cpu(), out, nrow=per_row)
+        print(f"wrote a style-mixing grid (crossover layer {a.style_mix}) to {out}")
         return
     run = load_run(a.run_dir, device=a.device)
     label = None
