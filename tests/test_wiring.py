@@ -1156,16 +1156,16 @@ PRESETS = {
     "lapgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
                64, 6000, {"levels": 3, "z_dim": 100, "hidden": 256, "depth": 2, "g_width": 32, "g_layers": 3,
                           "d_width": 32, "noise_planes": 1}),
-    # Karras et al. 2017: WGAN-GP (lambda 10) + drift 0.001, n_critic 1, Adam(1e-3, (0, 0.99)); 32,000 images per
-    # phase (paper 800k), channels min(128, 512 / side)
+    # Karras et al. 2017: WGAN-GP (lambda 10) + drift 0.001, n_critic 1, Adam(1e-3, (0, 0.99)); 24,000 images per
+    # phase (paper 800k), channels min(64, 256 / side)
     "progan": ("wgan", {"gp": 10.0}, 1, (ADAM, 1e-3, (0.0, 0.99), "constant"), (ADAM, 1e-3, (0.0, 0.99), "constant"),
-               64, 6000, {"z_dim": 128, "width_base": 512, "max_width": 128, "phase_images": 32000, "drift": 0.001,
+               64, 6000, {"z_dim": 128, "width_base": 256, "max_width": 64, "phase_images": 24000, "drift": 0.001,
                           "mbstd_group": 4}),
     # Karras et al. 2018: non-saturating + R1 (gamma 10), mapping 8 layers, mixing 0.9; ProGAN's growth and optimisers
     "stylegan": ("nonsaturating", {"r1": 10.0}, 1, (ADAM, 1e-3, (0.0, 0.99), "constant"),
                  (ADAM, 1e-3, (0.0, 0.99), "constant"), 64, 6000,
                  {"z_dim": 128, "w_dim": 128, "mapping_layers": 8, "mixing": 0.9, "w_avg_beta": 0.995,
-                  "truncation_cutoff": 0, "width_base": 512, "max_width": 128, "phase_images": 32000, "drift": 0.0,
+                  "truncation_cutoff": 0, "width_base": 256, "max_width": 64, "phase_images": 24000, "drift": 0.0,
                   "progressive": True}),
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
