@@ -168,3 +168,63 @@ def test_stage_picture_and_errors():
     with pytest.raises(ConfigError, match="power-of-two") as e:
         tiny(info=DataInfo("mnist", "images", (1, 28, 28), 10))
     assert "\n" not in str(e.value)
+
+
+def layers(net) -> list:
+    """The layers of a growing net in registration order (identities dropped)."""
+    from torch import nn
+
+    from gankit.nn.progressive import MinibatchStdDev, PixelNorm
+    from gankit.nn.style import AdaIN, NoiseInjection
+
+    rows = []
+
+    def walk(m):
+        if isinstance(m, AdaIN):  # instance norm, then scale and bias from an equalised affine map of w
+            rows.append(("adain", m.channels, m.affine.in_features))
+        elif isinstance(m, NoiseInjection):
+            rows.append(("noise", m.scale.numel()))
+        elif isinstance(m, EqualizedConv2d):
+            rows.append(("conv", m.weight.shape[1], m.weight.shape[0], m.weight.shape[2], m.padding))
+        elif isinstance(m, EqualizedLinear):
+            rows.append(("linear", m.in_features, m.out_features))
+        elif isinstance(m, PixelNorm):
+            rows.append(("pixelnorm",))
+        elif isinstance(m, nn.LeakyReLU):
+            rows.append(("lrelu", m.negative_slope))
+        elif isinstance(m, nn.AvgPool2d):
+            rows.append(("avgpool", m.kernel_size))
+        elif isinstance(m, MinibatchStdDev):
+            rows.append(("mbstd", m.group_size))
+        elif isinstance(m, (nn.Identity, nn.Flatten)):
+            pass
+        else:
+            kids = list(m.children())
+            assert kids, f"unexpected layer {type(m).__name__}"
+            for c in kids:
+                walk(c)
+
+    walk(net)
+    return rows
+
+
+L, PN = ("lrelu", 0.2), ("pixelnorm",)
+
+
+def conv(cin, cout, k=3, p=1):
+    return ("conv", cin, cout, k, p)
+
+
+def test_layer_lists_of_the_growing_nets():
+    """TINY: channels min(8, 64 / side) = 8, 8, 4, 2 at 4, 8, 16, 32; z in R^8. G: dense to 4x4 (then LReLU, pixel
+    norm), a 3x3 conv, two 3x3 convs per later stage, each followed by LReLU and pixel norm, a 1x1 to_rgb per stage,
+    and the pixel norm of the latent; D: a 1x1 from_rgb (LReLU) per stage, two 3x3 convs and 2x2 average pooling per
+    later stage, then minibatch stddev (group 4), a 3x3 conv on 8 + 1 channels, a 4x4 valid conv, a linear layer."""
+    gan = tiny()
+    block = lambda a, b: [conv(a, b), L, PN, conv(b, b), L, PN]  # noqa: E731
+    assert layers(gan.G) == ([("linear", 8, 8 * 16), L, PN, conv(8, 8), L, PN] + block(8, 8) + block(8, 4)
+                             + block(4, 2) + [conv(w, 1, 1, 0) for w in (8, 8, 4, 2)] + [PN])
+    dblock = lambda a, b: [conv(a, a), L, conv(a, b), L, ("avgpool", 2)]  # noqa: E731
+    assert layers(gan.D) == ([x for w in (8, 8, 4, 2) for x in (conv(1, w, 1, 0), L)]
+                             + dblock(8, 8) + dblock(4, 8) + dblock(2, 4)
+                             + [("mbstd", 4), conv(9, 8), L, conv(8, 8, 4, 0), L, ("linear", 8, 1)])

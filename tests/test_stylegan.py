@@ -160,3 +160,18 @@ def test_cli_style_mix_and_truncation(tmp_path, mnist_root):
                          "train.progress=false", "train.eval_every=0", out=str(tmp_path / "lap"))
     r = run_cli(["sample", str(other.dir), "--style-mix", "2"], cwd=tmp_path)
     assert_user_error(r, ("needs a style-based run",))
+
+
+def test_layer_lists():
+    """TINY: mapping pixel norm + 3 x (linear 6 -> 6, LReLU); synthesis per stage two style layers (3x3 conv
+    except the very first, noise, LReLU, AdaIN from w in R^6), channels 8, 8, 4, 2; a 1x1 to_rgb per stage."""
+    from test_progan import PN, L, conv, layers
+
+    gan = tiny()
+    style = lambda a, b, c=True: ([conv(a, b)] if c else []) + [("noise", b), L, ("adain", b, 6)]  # noqa: E731
+    want = [PN] + [("linear", 6, 6), L] * 3
+    want += style(8, 8, False) + style(8, 8) + style(8, 8) + style(8, 8) + style(8, 4) + style(4, 4)
+    want += style(4, 2) + style(2, 2) + [conv(w, 1, 1, 0) for w in (8, 8, 4, 2)]
+    assert layers(gan.G) == want
+    assert layers(gan.D) == layers(GANS.get("progan")(resolve("progan", [t for t in TINY if "w_dim" not in t
+                                                                         and "mapping" not in t]), F32).D)
