@@ -176,36 +176,30 @@ def layers(net) -> list:
 
     from gankit.nn.progressive import MinibatchStdDev, PixelNorm
     from gankit.nn.style import AdaIN, NoiseInjection
+    from test_wiring import SKIP, layer_rows
 
-    rows = []
-
-    def walk(m):
+    def one(m):
         if isinstance(m, AdaIN):  # instance norm, then scale and bias from an equalised affine map of w
-            rows.append(("adain", m.channels, m.affine.in_features))
-        elif isinstance(m, NoiseInjection):
-            rows.append(("noise", m.scale.numel()))
-        elif isinstance(m, EqualizedConv2d):
-            rows.append(("conv", m.weight.shape[1], m.weight.shape[0], m.weight.shape[2], m.padding))
-        elif isinstance(m, EqualizedLinear):
-            rows.append(("linear", m.in_features, m.out_features))
-        elif isinstance(m, PixelNorm):
-            rows.append(("pixelnorm",))
-        elif isinstance(m, nn.LeakyReLU):
-            rows.append(("lrelu", m.negative_slope))
-        elif isinstance(m, nn.AvgPool2d):
-            rows.append(("avgpool", m.kernel_size))
-        elif isinstance(m, MinibatchStdDev):
-            rows.append(("mbstd", m.group_size))
-        elif isinstance(m, (nn.Identity, nn.Flatten)):
-            pass
-        else:
-            kids = list(m.children())
-            assert kids, f"unexpected layer {type(m).__name__}"
-            for c in kids:
-                walk(c)
+            return ("adain", m.channels, m.affine.in_features)
+        if isinstance(m, NoiseInjection):
+            return ("noise", m.scale.numel())
+        if isinstance(m, EqualizedConv2d):
+            return ("conv", m.weight.shape[1], m.weight.shape[0], m.weight.shape[2], m.padding)
+        if isinstance(m, EqualizedLinear):
+            return ("linear", m.in_features, m.out_features)
+        if isinstance(m, PixelNorm):
+            return ("pixelnorm",)
+        if isinstance(m, nn.LeakyReLU):
+            return ("lrelu", m.negative_slope)
+        if isinstance(m, nn.AvgPool2d):
+            return ("avgpool", m.kernel_size)
+        if isinstance(m, MinibatchStdDev):
+            return ("mbstd", m.group_size)
+        if isinstance(m, (nn.Identity, nn.Flatten)):
+            return SKIP
+        return None
 
-    walk(net)
-    return rows
+    return layer_rows(net, one)
 
 
 L, PN = ("lrelu", 0.2), ("pixelnorm",)

@@ -611,64 +611,82 @@ def emb(k, dim, sn=False):
 RELU, TANH, ELU = ("relu",), ("tanh",), ("elu", 1.0)
 
 
+SKIP = object()
+
+
+def layer_rows(net, one) -> list:
+    """The rows of ``net``'s layers in registration order: ``one(m)`` gives a module's row, ``SKIP`` to leave it
+    out, or None to descend into its children (a module without children it cannot describe fails)."""
+    rows = []
+
+    def walk(m):
+        row = one(m)
+        if row is SKIP:
+            return
+        if row is not None:
+            rows.append(row)
+            return
+        kids = list(m.children())
+        assert kids, f"unexpected layer {type(m).__name__}"
+        for c in kids:
+            walk(c)
+
+    walk(net)
+    return rows
+
+
 def describe(net) -> list:
     """The layers of ``net`` in forward order (registration order for every net here), identities
     dropped, spectral norm as a flag on its layer."""
     sn = {id(m) for _, m, _ in sn_layers(net)}
-    rows = []
 
-    def walk(m):
+    def one(m):
         if isinstance(m, nn.ConvTranspose2d):
-            rows.append(deconv(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0],
-                               m.bias is not None, id(m) in sn))
             assert m.kernel_size[0] == m.kernel_size[1] and m.stride[0] == m.stride[1]
+            return deconv(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0],
+                          m.bias is not None, id(m) in sn)
         elif isinstance(m, nn.Conv2d):
-            rows.append(conv(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0],
-                             m.bias is not None, id(m) in sn))
             assert m.kernel_size[0] == m.kernel_size[1] and m.stride[0] == m.stride[1]
+            return conv(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0],
+                        m.bias is not None, id(m) in sn)
         elif isinstance(m, nn.Linear):
-            rows.append(lin(m.in_features, m.out_features, m.bias is not None, id(m) in sn))
+            return lin(m.in_features, m.out_features, m.bias is not None, id(m) in sn)
         elif isinstance(m, nn.BatchNorm2d):
-            rows.append(bn2(m.num_features))
+            return bn2(m.num_features)
         elif isinstance(m, nn.BatchNorm1d):
-            rows.append(bn1(m.num_features))
+            return bn1(m.num_features)
         elif isinstance(m, nn.GroupNorm):
-            rows.append(("groupnorm", m.num_groups, m.num_channels))
+            return ("groupnorm", m.num_groups, m.num_channels)
         elif isinstance(m, nn.InstanceNorm2d):
-            rows.append(("instancenorm", m.num_features))
+            return ("instancenorm", m.num_features)
         elif isinstance(m, nn.LeakyReLU):
-            rows.append(lrelu(m.negative_slope))
+            return lrelu(m.negative_slope)
         elif isinstance(m, nn.ReLU):
-            rows.append(RELU)
+            return RELU
         elif isinstance(m, nn.ELU):
-            rows.append(("elu", m.alpha))
+            return ("elu", m.alpha)
         elif isinstance(m, nn.Tanh):
-            rows.append(TANH)
+            return TANH
         elif isinstance(m, (nn.Identity, nn.Flatten)):
-            pass
+            return SKIP
         elif isinstance(m, VirtualBatchNorm):
-            rows.append(("vbn", m.channels))
+            return ("vbn", m.channels)
         elif isinstance(m, MinibatchDiscrimination):
-            rows.append(("minibatch", m.in_features, m.kernels, m.kernel_dim))
+            return ("minibatch", m.in_features, m.kernels, m.kernel_dim)
         elif isinstance(m, SelfAttention):  # f, g (C/8), h (C/2), v back to C
-            rows.append(("attention", m.f.in_channels, m.f.out_channels, m.h.out_channels,
-                         id(m.f) in sn and id(m.g) in sn and id(m.h) in sn and id(m.v) in sn))
+            return ("attention", m.f.in_channels, m.f.out_channels, m.h.out_channels,
+                    id(m.f) in sn and id(m.g) in sn and id(m.h) in sn and id(m.v) in sn)
         elif isinstance(m, LinearConditionalBatchNorm):  # BigGAN: gains and biases linear in a vector
-            rows.append(("lcbn", m.bn.num_features, m.cond_dim, id(m.gain) in sn and id(m.bias) in sn))
+            return ("lcbn", m.bn.num_features, m.cond_dim, id(m.gain) in sn and id(m.bias) in sn)
         elif isinstance(m, ConditionalBatchNorm):  # gains and biases per class
-            rows.append(cbn(m.bn.num_features, m.gain.num_embeddings))
+            return cbn(m.bn.num_features, m.gain.num_embeddings)
         elif isinstance(m, LabelInput):
-            rows.append(label(m.num_classes, m.dim))
+            return label(m.num_classes, m.dim)
         elif isinstance(m, nn.Embedding):
-            rows.append(emb(m.num_embeddings, m.embedding_dim, id(m) in sn))
-        else:
-            kids = list(m.children())
-            assert kids, f"unexpected layer {type(m).__name__}"
-            for c in kids:
-                walk(c)
+            return emb(m.num_embeddings, m.embedding_dim, id(m) in sn)
+        return None
 
-    walk(net)
-    return rows
+    return layer_rows(net, one)
 
 
 L2 = lrelu(0.2)
