@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, fade_in
+from ..nn.pyramid import enlarge
 
 
 def _act() -> nn.Module:
@@ -66,10 +67,7 @@ class ProGenerator(nn.Module):
         return fade_in(alpha, _up(self.to_rgb[stage - 1](h)), new)
 
     def forward(self, z: Tensor, y=None) -> Tensor:
-        x = self.at_stage(z, self.stage, self.alpha)
-        if x.shape[-1] != self.resolution:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="nearest")
-        return x.clamp(-1.0, 1.0)
+        return enlarge(self.at_stage(z, self.stage, self.alpha), self.resolution)
 
 
 class ProDiscriminator(nn.Module):

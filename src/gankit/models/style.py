@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.progressive import EqualizedConv2d, EqualizedLinear, PixelNorm, fade_in
+from ..nn.pyramid import enlarge
 from ..nn.style import AdaIN, NoiseInjection, mix_styles, truncate_w
 
 
@@ -124,10 +125,7 @@ class StyleGenerator(nn.Module):
         return self.synthesis(ws, stage, alpha)
 
     def forward(self, z: Tensor, y=None) -> Tensor:
-        x = self.at_stage(z, self.stage, self.alpha)
-        if x.shape[-1] != self.resolution:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="nearest")
-        return x.clamp(-1.0, 1.0)
+        return enlarge(self.at_stage(z, self.stage, self.alpha), self.resolution)
 
 
 def style_mixing_grid(G: StyleGenerator, coarse_z: Tensor, fine_z: Tensor, crossover: int, stage: int,
@@ -136,8 +134,7 @@ def style_mixing_grid(G: StyleGenerator, coarse_z: Tensor, fine_z: Tensor, cross
     corner, then the C ``fine_z`` sources; each of the R rows starts with its ``coarse_z`` source, then the mixes
     that take the layers before ``crossover`` from that row's source and the rest from the column's."""
     def image(ws):
-        x = G.synthesis(ws, stage)
-        return F.interpolate(x, size=(G.resolution,) * 2, mode="nearest").clamp(-1, 1)
+        return enlarge(G.synthesis(ws, stage), G.resolution)
 
     a = G.styles(coarse_z, psi=psi)
     b = G.styles(fine_z, psi=psi)

@@ -13,3 +13,4 @@ from .noise import GaussianNoise, gaussian_noise  # noqa: F401,E402
 from .progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, fade_in  # noqa: F401,E402
 from .pyramid import laplacian_pyramid, reconstruct  # noqa: F401,E402
 from .style import AdaIN, NoiseInjection, mix_styles, truncate_w  # noqa: F401,E402
+from .modes import eval_mode  # noqa: F401,E402

@@ -31,6 +31,14 @@ def upsample(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def enlarge(x: Tensor, side: int) -> Tensor:
+    """Images enlarged (nearest neighbour, so each pixel becomes a block) to ``side`` x ``side`` and clamped to
+    [-1, 1]: how the multi-scale GANs show an image of a coarser level at the data's resolution."""
+    if x.shape[-1] != side or x.shape[-2] != side:
+        x = F.interpolate(x, size=(side, side), mode="nearest")
+    return x.clamp(-1.0, 1.0)
+
+
 def pyramid_sizes(size: int, levels: int) -> List[int]:
     """The side of each level, finest first: ``pyramid_sizes(28, 3) == [28, 14, 7]``; refuses odd sides."""
     sizes = [int(size)]

@@ -60,8 +60,9 @@ from torch import Tensor
 from ...config import _rng
 from ...errors import ConfigError
 from ...models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ...nn import ClassifierDiscriminator, LayerFactory, WeightNormLinear, init_dcgan, init_weight_norm_from_data
-from ...train.ema import ema_copy
+from ...nn import (ClassifierDiscriminator, LayerFactory, WeightNormLinear, eval_mode, init_dcgan,
+                   init_weight_norm_from_data)
+from ...train.ema import blend_, ema_copy
 from ...objectives.feature_matching import feature_matching_loss
 from .. import GANS
 from ..base import GAN, StepResult
@@ -128,11 +129,7 @@ def average_weights(avg: torch.nn.Module, net: torch.nn.Module, decay: float, n:
     initial weights. (The Improved-GAN authors' code starts the average at zero, uncorrected, and reads its test
     error from it.) ``n`` is a 0-d tensor counting the updates, incremented here on the device (no host sync)."""
     n.add_(1.0)
-    weight = (1.0 - decay) / -torch.expm1(n * math.log(decay))  # 1 - a^n, accurate for a near 1 in float32
-    for pa, p in zip(avg.parameters(), net.parameters()):
-        pa.lerp_(p, weight.to(pa.dtype))
-    for ba, b in zip(avg.buffers(), net.buffers()):
-        ba.copy_(b)
+    blend_(avg, net, (1.0 - decay) / -torch.expm1(n * math.log(decay)))  # 1 - a^n, accurate for a near 1
 
 
 def class_error(logits: Tensor, labels: Tensor) -> Tensor:
@@ -202,12 +199,8 @@ class SemiSupervisedGAN(GAN):
         Kingma 2016, Sec. 3; as the authors' Improved-GAN code does), in eval mode (no noise)."""
         if not self.p.d_wn:
             return
-        was_training = self.D.training
-        self.D.eval()
-        try:
+        with eval_mode(self.D):
             init_weight_norm_from_data(self.D, real)
-        finally:
-            self.D.train(was_training)
         if self.D_avg is not None:
             ema_copy(self.D_avg, self.D)
 
@@ -250,13 +243,8 @@ class SemiSupervisedGAN(GAN):
         """D's K class logits ``(N, K)`` (float, on the GAN's device) of images ``x``, in eval mode (no noise)
         and in chunks; ``argmax`` is the predicted class (the fake class is never predicted for real data
         here: only the K real classes are compared, as in the paper's test error)."""
-        D = self.classifier_net
-        was_training = D.training
-        D.eval()
-        try:
+        with eval_mode(self.classifier_net) as D:
             parts = [D.class_logits(x[i:i + chunk].to(self.device)).float() for i in range(0, len(x), chunk)]
-        finally:
-            D.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, self.num_classes, device=self.device)
 
 

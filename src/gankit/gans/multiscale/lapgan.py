@@ -31,15 +31,14 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...config import _rng
 from ...errors import ConfigError
 from ...models import MLPDiscriminator, MLPGenerator
 from ...models.pyramid import LaplacianGenerator, PairDiscriminator, ResidualGenerator, strided_stages
-from ...nn import LayerFactory
-from ...nn.pyramid import gaussian_pyramid, pyramid_sizes, upsample
+from ...nn import LayerFactory, eval_mode
+from ...nn.pyramid import enlarge, gaussian_pyramid, pyramid_sizes, upsample
 from .. import GANS
 from ..base import GAN, StepResult
 
@@ -100,12 +99,6 @@ class LAPGAN(GAN):
             return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return torch.randn(n, self.latent_dim, device=self.device)
 
-    def d_score(self, x: Tensor) -> Tensor:
-        """The finest level's D on the residual of ``x`` given its own coarser image (for pictures)."""
-        gauss = gaussian_pyramid(x, 2)
-        coarse = upsample(gauss[1])
-        return self.D[0](x - coarse, coarse)
-
     # ------------------------------------------------------------ the levels' games
     def level_pairs(self, real: Tensor) -> Tuple[List[Tensor], List[Tensor], Tensor]:
         """``(residuals h_0..h_{K-1}, coarse conditions l_0..l_{K-1}, coarsest image I_K)`` of real images."""
@@ -125,8 +118,6 @@ class LAPGAN(GAN):
         h, cond, coarse = self.level_pairs(real)
         with torch.set_grad_enabled(grad_fakes and torch.is_grad_enabled()):
             fake_h, fake_coarse = self.fakes(cond, real.shape[0])
-        if not grad_fakes:
-            fake_h, fake_coarse = [f.detach() for f in fake_h], fake_coarse.detach()
         real_scores = [self.D[k](h[k], cond[k]) for k in range(len(cond))] + [self.D[-1](coarse)]
         fake_scores = [self.D[k](fake_h[k], cond[k]) for k in range(len(cond))] + [self.D[-1](fake_coarse)]
         return real_scores, fake_scores
@@ -156,18 +147,10 @@ class LAPGAN(GAN):
     def pyramid_picture(self, n: int = 6, seed: int = 0) -> Tensor:
         """For ``n`` samples (rows), the chain's image at every level from the coarsest to the finest, each
         enlarged to the image size (nearest neighbour) and clamped to [-1, 1]: ``(n * levels, C, H, W)``."""
-        G = self.G_ema if self.G_ema is not None else self.G
-        gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.latent_dim, generator=gen).to(self.device)
-        was_training = G.training
-        G.eval()
-        try:
+        z = self.sample_z(n, generator=torch.Generator().manual_seed(seed))
+        with eval_mode(self.G_ema if self.G_ema is not None else self.G) as G:
             images = G.images(z)
-        finally:
-            G.train(was_training)
-        size = self.sizes[0]
-        cols = [F.interpolate(im.float(), size=(size, size), mode="nearest").clamp(-1, 1) for im in images]
-        return torch.stack(cols, dim=1).flatten(0, 1)
+        return torch.stack([enlarge(im.float(), self.sizes[0]) for im in images], dim=1).flatten(0, 1)
 
     def pictures(self, seed: int = 0) -> Dict[str, Tuple[Tensor, int]]:
         """``pyramid``: six samples, one row each, the chain's levels from coarse to fine (Denton et al., Fig. 3)."""

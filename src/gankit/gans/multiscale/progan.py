@@ -24,6 +24,8 @@ from torch import Tensor
 from ...config import _rng
 from ...errors import ConfigError
 from ...models.progressive import ProDiscriminator, ProGenerator, faded_real, stage_widths
+from ...nn import eval_mode
+from ...nn.pyramid import enlarge
 from .. import GANS
 from ..base import GAN, StepResult
 
@@ -77,9 +79,11 @@ class ProGAN(GAN):
             raise ConfigError(f"config: GAN '{self.cfg.gan}' grows square images, got {tuple(info.shape)}")
         self.register_buffer("grown_steps", torch.zeros((), dtype=torch.long))
         self._steps = 0  # the Python mirror of grown_steps
-        G = ProGenerator(p.z_dim, int(info.shape[0]), widths)
-        D = ProDiscriminator(int(info.shape[0]), widths, p.mbstd_group)
-        return G, D
+        return self.make_generator(info, widths), ProDiscriminator(int(info.shape[0]), widths, p.mbstd_group)
+
+    def make_generator(self, info, widths):
+        """The growing G for ``widths`` channels per stage (StyleGAN overrides it)."""
+        return ProGenerator(self.p.z_dim, int(info.shape[0]), widths)
 
     # ------------------------------------------------------------ the schedule
     @property
@@ -93,7 +97,7 @@ class ProGAN(GAN):
 
     def _apply_growth(self) -> None:
         stage, alpha = self.growth_state
-        for net in (self.G, self.D, getattr(self, "G_ema", None)):
+        for net in (self.G, self.D, self.G_ema):
             if net is not None:
                 net.stage, net.alpha = stage, alpha
 
@@ -146,18 +150,9 @@ class ProGAN(GAN):
         """``n`` samples (rows) of the generator at every stage up to the current one with alpha 1, enlarged to the
         data's resolution: ``(n * (stage + 1), C, H, W)``. Stages below the current one use their own ``to_rgb``
         layers, which stop training once the next stage has faded in."""
-        G = self.G_ema if self.G_ema is not None else self.G
-        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
-        was = G.training
-        G.eval()
-        try:
-            cols = []
-            for s in range(self.growth_state[0] + 1):
-                x = G.at_stage(z, s, 1.0)
-                cols.append(torch.nn.functional.interpolate(x.float(), size=(G.resolution,) * 2,
-                                                            mode="nearest").clamp(-1, 1))
-        finally:
-            G.train(was)
+        z = self.sample_z(n, generator=torch.Generator().manual_seed(seed))
+        with eval_mode(self.G_ema if self.G_ema is not None else self.G) as G:
+            cols = [enlarge(G.at_stage(z, s, 1.0).float(), G.resolution) for s in range(self.growth_state[0] + 1)]
         return torch.stack(cols, dim=1).flatten(0, 1)
 
     def pictures(self, seed: int = 0) -> Dict[str, Tuple[Tensor, int]]:

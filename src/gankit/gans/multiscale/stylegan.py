@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 
 from ...config import _rng
-from ...errors import ConfigError
-from ...models.progressive import ProDiscriminator, stage_widths
 from ...models.style import StyleGenerator, style_mixing_grid
+from ...nn import eval_mode
+from ...nn.pyramid import enlarge
 from .. import GANS
 from .progan import ProGAN, ProGANParams
 
@@ -48,18 +48,10 @@ class StyleGAN(ProGAN):
     Params = StyleGANParams
     default_objective = "nonsaturating"
 
-    def build(self, info):
+    def make_generator(self, info, widths):
         p = self.p
-        try:
-            widths = stage_widths(int(info.shape[-1]), p.width_base, p.max_width)
-        except ValueError as e:
-            raise ConfigError(f"config: GAN '{self.cfg.gan}' {e} (e.g. data.resolution=32)") from None
-        self.register_buffer("grown_steps", torch.zeros((), dtype=torch.long))
-        self._steps = 0
-        G = StyleGenerator(p.z_dim, p.w_dim, int(info.shape[0]), widths, p.mapping_layers, p.mixing, p.w_avg_beta,
-                           p.truncation_cutoff or None)
-        D = ProDiscriminator(int(info.shape[0]), widths, p.mbstd_group)
-        return G, D
+        return StyleGenerator(p.z_dim, p.w_dim, int(info.shape[0]), widths, p.mapping_layers, p.mixing,
+                              p.w_avg_beta, p.truncation_cutoff or None)
 
     @property
     def growth_state(self) -> Tuple[int, float]:
@@ -103,34 +95,20 @@ class StyleGAN(ProGAN):
         if not 0 < crossover < active:
             raise ValueError(f"crossover must be between 1 and {active - 1} (the run has {active} style layers in use), "
                              f"got {crossover}")
-        G = self._generator()
-        a = torch.randn(rows, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
-        b = torch.randn(cols, self.z_dim, generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
-        was = G.training
-        G.eval()
-        try:
-            with self._seeded(seed):
-                grid = style_mixing_grid(G, a, b, crossover, stage, psi)
-        finally:
-            G.train(was)
+        a = self.sample_z(rows, generator=torch.Generator().manual_seed(seed))
+        b = self.sample_z(cols, generator=torch.Generator().manual_seed(seed + 1))
+        with eval_mode(self._generator()) as G, self._seeded(seed):
+            grid = style_mixing_grid(G, a, b, crossover, stage, psi)
         return grid.float(), cols + 1
 
     @torch.no_grad()
     def psi_sweep(self, n: int = 6, psis=(1.0, 0.7, 0.5, 0.3, 0.0), seed: int = 0) -> Tuple[Tensor, int]:
         """``n`` samples (rows) at each psi (columns): psi 0 gives every row the image of w_avg."""
-        G = self._generator()
-        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        z = self.sample_z(n, generator=torch.Generator().manual_seed(seed))
         stage = self.growth_state[0]
-        was = G.training
-        G.eval()
-        try:
-            with self._seeded(seed):
-                cols = [G.synthesis(G.styles(z, psi=psi), stage) for psi in psis]
-        finally:
-            G.train(was)
-        x = torch.stack(cols, 1).flatten(0, 1)
-        x = torch.nn.functional.interpolate(x.float(), size=(G.resolution,) * 2, mode="nearest").clamp(-1, 1)
-        return x, len(psis)
+        with eval_mode(self._generator()) as G, self._seeded(seed):
+            cols = [enlarge(G.synthesis(G.styles(z, psi=psi), stage).float(), G.resolution) for psi in psis]
+        return torch.stack(cols, 1).flatten(0, 1), len(psis)
 
     def pictures(self, seed: int = 0) -> Dict[str, Tuple[Tensor, int]]:
         """``stages`` (as ProGAN), ``style-mixing`` (coarse styles from the rows, fine from the columns) and
