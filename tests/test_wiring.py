@@ -53,7 +53,8 @@ ENERGY = ("ebgan", "began")
 # (DCGAN-style nets with a Q head on D's trunk), the semi-supervised GAN and Triple-GAN (classifiers of labelled images),
 # VAE/GAN (its reconstruction losses and pictures are on images)
 IMAGE_ONLY = ("dcgan", "cgan", "acgan", "projection", "infogan", "semisupervised-gan", "triplegan", "vaegan",
-              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan", "progan", "stylegan")
+              "improved-gan", "sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan", "lapgan", "progan", "stylegan",
+              "stackgan", "stackgan++")
 # the ResNet GANs: presets on Fashion-MNIST at 32 x 32 (SAGAN's attention block sits on the 16 x 16 maps)
 RESNET32 = ("sngan-resnet", "sagan", "ssgan", "biggan", "s2gan", "s2gan-co", "s3gan")
 # every GAN whose preset trains on Fashion-MNIST at 32 x 32: the ResNet GANs and ProGAN (grown from 4 x 4 to 32 x 32)
@@ -136,7 +137,8 @@ def image_base(request):
     ("improved-gan", 1, "mnist"), ("improved-gan", 2, "mnist"),
     ("sngan-resnet", None, "mnist"), ("ssgan", None, "mnist"), ("biggan", None, "mnist"), ("sagan", None, "mnist"),
     ("lapgan", 1, "mnist"), ("lapgan", 2, "mnist"), ("progan", None, "mnist"), ("progan", 2, "mnist"),
-    ("stylegan", None, "mnist"),
+    ("stylegan", None, "mnist"), ("stackgan", None, "mnist"), ("stackgan", 2, "mnist"), ("stackgan++", None, "mnist"),
+    ("stackgan++", 3, "mnist"),
 ])
 def test_n_critic_d_steps_then_one_g_step_each_on_a_fresh_minibatch(tmp_path, request, name, k, data):
     """Goodfellow et al. 2014, Algorithm 1: k D updates, then one G update; k = train.n_critic."""
@@ -527,10 +529,12 @@ def build(name, info, *extra):
     ("ssgan", FASHION32, "xavier", "xavier"),   # the rotation head: tests/test_network_family.py
     ("biggan", FASHION32, "ortho", "ortho"),    # the CBN projections and D's trunk too (embeddings keep theirs)
     ("lapgan", MNIST, "torch", "torch"),        # every level's nets
+    ("stackgan", MNIST, "dcgan", "dcgan"),      # both stages, the conditioning augmentations, D's text layers
+    ("stackgan++", MNIST, "dcgan", "dcgan"),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "ebgan-28", "sngan-28", "began-28", "gan-points", "gan-28",
         "sngan-points", "cgan-28", "acgan-28", "projection-28", "infogan-28", "semisupervised-gan-28", "bigan-28",
         "bigan-points", "triplegan-28", "vaegan-28", "improved-gan-28", "sngan-resnet-32", "sagan-32", "ssgan-32",
-        "biggan-32", "lapgan-28"])
+        "biggan-32", "lapgan-28", "stackgan-28", "stackgan++-28"])
 def test_initialisation_statistics(name, info, g_init, d_init):
     gan = build(name, info, "model.g_width=32", "model.d_width=32")
     checks = {"dcgan": check_dcgan_init, "torch": check_torch_default_init, "xavier": check_xavier_init,
@@ -667,8 +671,10 @@ def describe(net) -> list:
             return ("elu", m.alpha)
         elif isinstance(m, nn.Tanh):
             return TANH
-        elif isinstance(m, (nn.Identity, nn.Flatten)):
+        elif isinstance(m, (nn.Identity, nn.Flatten, nn.Unflatten)):
             return SKIP
+        elif isinstance(m, nn.Upsample):
+            return ("upsample", m.scale_factor, m.mode)
         elif isinstance(m, VirtualBatchNorm):
             return ("vbn", m.channels)
         elif isinstance(m, MinibatchDiscrimination):
@@ -874,6 +880,53 @@ LAPGAN_D28 = ([conv(2, W, 3, 2, 1), L2, conv(W, 2 * W, 3, 2, 1), L2, conv(2 * W,
               + [lin(49, H), L2, lin(H, H), L2, lin(H, 1)])
 
 
+# Zhang et al. 2016 / 2017 (StackGAN, StackGAN++) on 28 x 28, with c_dim 3 (CA: a linear layer to mu and log sigma^2),
+# D's text compressed to 5, one residual block. The bag-of-words text embedding of MNIST's captions has 16 words.
+# Upsampling blocks: nearest x2, 3x3 conv, batch norm, ReLU; residual blocks: conv-BN-ReLU-conv-BN, the sum, ReLU.
+TXT, CD, NC = 16, 3, 5
+UP2 = ("upsample", 2.0, "nearest")
+
+
+def res_block(c):
+    return [conv(c, c, 3, 1, 1, False), bn2(c), RELU, conv(c, c, 3, 1, 1, False), bn2(c), RELU]
+
+
+def up_block(cin, cout):
+    return [UP2, conv(cin, cout, 3, 1, 1, False), bn2(cout), RELU]
+
+
+def text_d(side, unconditional=False):
+    """Stride-2 3x3 convs to 4x4 (batch norm from the second), the compressed text joined by a 1x1 conv, 4x4 outputs."""
+    layers, cin, ch = [], 1, W
+    while side > 4:
+        layers += [conv(cin, ch, 3, 2, 1, cin == 1)] + ([bn2(ch)] if cin != 1 else []) + [L2]
+        cin, ch, side = ch, 2 * ch, (side + 1) // 2
+    return layers + [lin(TXT, NC), L2, conv(cin + NC, cin, 1, 1, 0, False), bn2(cin), L2, conv(cin, 1, 4, 1, 0)] \
+        + ([conv(cin, 1, 4, 1, 0)] if unconditional else [])
+
+
+# Stage-I: CA, a linear layer from [z, c] to 2W x 7 x 7 (BN, ReLU), an upsampling block to 14x14, a 3x3 conv, tanh;
+# Stage-II: CA, encoder to 7x7, joint conv on [h, c], residual blocks,
+# two upsampling blocks to 28x28, a 3x3 conv and tanh. D: one per stage.
+STACKGAN_G28 = ([lin(TXT, 2 * CD), lin(Z + CD, 2 * W * 49, False), bn2(2 * W), RELU] + up_block(2 * W, W)
+                + [conv(W, 1, 3, 1, 1), TANH,
+                 lin(TXT, 2 * CD), conv(1, W, 3, 1, 1), RELU, conv(W, 2 * W, 4, 2, 1, False), bn2(2 * W), RELU,
+                 conv(2 * W + CD, 2 * W, 3, 1, 1, False), bn2(2 * W), RELU] + res_block(2 * W)
+                + up_block(2 * W, W) + up_block(W, W // 2) + [conv(W // 2, 1, 3, 1, 1), TANH])
+STACKGAN_D28 = text_d(14) + text_d(28)
+# The tree: CA, a linear layer from [z, c] to 4W x 7 x 7 (BN, ReLU), two branches (joint conv on [h, c], a residual
+# block, an upsampling block halving the channels), an image head (3x3 conv, tanh) per size; a D per size with
+# conditional and unconditional heads.
+STACKGANPP_G28 = ([lin(TXT, 2 * CD), lin(Z + CD, 4 * W * 49, False), bn2(4 * W), RELU]
+                  + [conv(4 * W + CD, 4 * W, 3, 1, 1, False), bn2(4 * W), RELU] + res_block(4 * W)
+                  + up_block(4 * W, 2 * W)
+                  + [conv(2 * W + CD, 2 * W, 3, 1, 1, False), bn2(2 * W), RELU] + res_block(2 * W)
+                  + up_block(2 * W, W)
+                  + [conv(4 * W, 1, 3, 1, 1), TANH, conv(2 * W, 1, 3, 1, 1), TANH, conv(W, 1, 3, 1, 1), TANH])
+STACKGANPP_D28 = text_d(7, True) + text_d(14, True) + text_d(28, True)
+STACK_TINY = [f"model.c_dim={CD}", f"model.compressed={NC}", "model.res_blocks=1"]
+
+
 @pytest.mark.parametrize("name, info, extra, g_layers, d_layers", [
     ("dcgan", MNIST, [], DCGAN_G28, DCGAN_D28),
     ("dcgan", RGB32, [], DCGAN_G32, DCGAN_D32),
@@ -911,12 +964,14 @@ LAPGAN_D28 = ([conv(2, W, 3, 2, 1), L2, conv(W, 2 * W, 3, 2, 1), L2, conv(2 * W,
      + [bn2(W), conv(W, 1, 3, 1, 1, sn=True)], RESNET_D32),
     ("biggan", FASHION32, [f"model.shared_dim={E}"], BIGGAN_G32, BIGGAN_D32),
     ("lapgan", MNIST, [], LAPGAN_G28, LAPGAN_D28),
+    ("stackgan", MNIST, STACK_TINY, STACKGAN_G28, STACKGAN_D28),
+    ("stackgan++", MNIST, STACK_TINY, STACKGANPP_G28, STACKGANPP_D28),
 ], ids=["dcgan-28", "dcgan-32rgb", "wgan-gp-28", "dragan-28", "sngan-32rgb", "sngan-28", "ebgan-28", "began-28", "gan-points",
         "gan-28", "sngan-points", "began-points", "ebgan-points", "cgan-28", "cgan-mlp-28", "acgan-28", "projection-28",
         "projection-cbn-28", "projection-sngan-28",
         "infogan-28", "infogan-fc-28", "semisupervised-gan-28", "bigan-28", "bigan-points", "triplegan-28",
         "vaegan-28", "improved-gan-28", "improved-gan-off-28", "sngan-resnet-32", "ssgan-32", "sagan-32",
-        "sagan-no-attention-32", "biggan-32", "lapgan-28"])
+        "sagan-no-attention-32", "biggan-32", "lapgan-28", "stackgan-28", "stackgan++-28"])
 def test_layer_lists(name, info, extra, g_layers, d_layers):
     over = no_mlp_keys(name, data_of(info) + [f"model.g_width={W}", f"model.d_width={W}", f"model.z_dim={Z}",
                                               f"model.hidden={H}"])
@@ -951,11 +1006,12 @@ Z_DIM = {"gan": 100, "dcgan": 100, "wgan": 100, "wgan-gp": 100, "lsgan": 100, "d
          "rgan": 100, "ragan": 100, "hinge-gan": 100, "sngan": 128, "ebgan": 100, "began": 64,
          "cgan": 100, "acgan": 100, "projection": 100, "infogan": 62, "semisupervised-gan": 100, "bigan": 50,
          "triplegan": 100, "vaegan": 32, "improved-gan": 100, "sngan-resnet": 128, "sagan": 128, "ssgan": 128,
-         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100, "progan": 128, "stylegan": 128}
+         "biggan": 128, "s2gan": 128, "s2gan-co": 128, "s3gan": 128, "lapgan": 100, "progan": 128, "stylegan": 128, "stackgan": 100, "stackgan++": 100}
 Z_DIM_POINTS = 2
 # what sample_z draws besides the noise: InfoGAN's continuous codes (its categorical code is G's label), LAPGAN's
-# noise planes of its finer levels (one 28x28 and one 14x14 plane on MNIST)
-CODES = {"infogan": 2, "lapgan": 28 * 28 + 14 * 14}
+# noise planes of its finer levels (one 28x28 and one 14x14 plane on MNIST), the StackGANs' conditioning-augmentation
+# noise (c_dim 32 per stage: two in StackGAN, one in StackGAN++)
+CODES = {"infogan": 2, "lapgan": 28 * 28 + 14 * 14, "stackgan": 64, "stackgan++": 32}
 UNIFORM = ("began", "infogan")  # U[-1, 1]: BEGAN's z; InfoGAN's noise (the authors' code) and continuous codes
 
 
@@ -1185,6 +1241,16 @@ PRESETS = {
                  {"z_dim": 128, "w_dim": 128, "mapping_layers": 8, "mixing": 0.9, "w_avg_beta": 0.995,
                   "truncation_cutoff": 0, "width_base": 256, "max_width": 64, "phase_images": 24000, "drift": 0.0,
                   "progressive": True}),
+    # Zhang et al. 2016: Adam(2e-4, 0.5), batch 64, KL weight 1, matching-aware D; Stage-I then Stage-II, half the
+    # steps each (stage1_steps null)
+    "stackgan": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
+                 64, 6000, {"z_dim": 100, "c_dim": 32, "compressed": 32, "g_width": 32, "d_width": 32, "res_blocks": 2,
+                            "kl_weight": 1.0, "matching_aware": True, "stage1_steps": None}),
+    # Zhang et al. 2017: the same optimiser; three sizes, unconditional weight 1, no colour consistency for text
+    "stackgan++": ("nonsaturating", {}, 1, (ADAM, 2e-4, (0.5, 0.999), "constant"),
+                   (ADAM, 2e-4, (0.5, 0.999), "constant"), 64, 6000,
+                   {"z_dim": 100, "c_dim": 32, "compressed": 32, "g_width": 16, "d_width": 32, "res_blocks": 2,
+                    "kl_weight": 1.0, "matching_aware": True, "scales": 3, "uncond_weight": 1.0, "color_weight": 0.0}),
 }
 # GANs with optimiser groups and phases besides g and d: Triple-GAN's classifier C (group c, updated after D, before G)
 # and VAE/GAN's encoder E (group e, updated after D, before G)

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                    "(arrays x and, for conditional and InfoGAN runs, y: the labels / codes used)")
     s.add_argument("--class", dest="class_", type=int, default=None, metavar="K",
                    help="conditional runs: every sample of class K (default: all classes in turn)")
+    s.add_argument("--caption", default=None, metavar="TEXT",
+                   help='text-conditioned runs (stackgan, stackgan++): every sample for this caption, e.g. '
+                   '"a thin upright one" (words: the class and the attribute words the run lists)')
     s.add_argument("--code", default=None, metavar="c=K",
                    help="InfoGAN runs: fix the categorical code to K (default: all values in turn)")
     s.add_argument("--recon", action="store_true",
@@ -217,6 +220,8 @@ def cmd_sample(a) -> None:
         raise GankitError(f"output '{a.out}' must end in .png, .npy or .npz")
     if a.class_ is not None and a.code is not None:
         raise GankitError("give --class (conditional runs) or --code (InfoGAN runs), not both")
+    if a.caption is not None and (a.class_ is not None or a.code is not None):
+        raise GankitError("give --caption or --class / --code, not both (the caption names the class)")
     code = _parse_code(a.code) if a.code is not None else None
     if a.recon:
         if a.truncation is not None:
@@ -229,6 +234,8 @@ def cmd_sample(a) -> None:
         path = run.save_reconstructions(a.out, n=a.n, seed=a.seed, overwrite=a.overwrite)
         print(f"wrote {a.n} test images and their reconstructions to {path}")
         return
+    if a.caption is not None and (a.recon or a.style_mix is not None):
+        raise GankitError("--caption draws samples; it takes no --recon or --style-mix")
     if a.style_mix is not None:
         if a.recon or a.class_ is not None or code is not None:
             raise GankitError("--style-mix takes no --recon, --class or --code")
@@ -271,8 +278,11 @@ def cmd_sample(a) -> None:
         raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
     run.check_sample_size(a.n, "--n")
     truncation = run.check_truncation(a.truncation, "--truncation")
-    run.save_samples(out, n=a.n, seed=a.seed, overwrite=a.overwrite, label=label, truncation=truncation)
-    print(f"wrote {a.n} samples to {out}")
+    if a.caption is not None:
+        run.caption_rows(a.caption, 1, "--caption")  # a bad caption fails before anything is drawn
+    run.save_samples(out, n=a.n, seed=a.seed, overwrite=a.overwrite, label=label, truncation=truncation,
+                     caption=a.caption)
+    print(f"wrote {a.n} samples to {out}" + (f" for the caption {a.caption!r}" if a.caption is not None else ""))
 
 
 def _parse_code(text: str) -> int:

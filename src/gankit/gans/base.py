@@ -50,6 +50,35 @@ class Phase:
     repeat: int = 1
 
 
+class CountsGeneratorSteps:
+    """Mixin for a GAN whose training changes with the number of generator updates (ProGAN's growth, StackGAN's
+    stages). The count lives in a buffer (named ``step_buffer``, so it is in the checkpoint and a resume continues
+    it) and in a Python mirror ``_steps`` (so no step reads the device); :meth:`on_step_count` runs after every
+    change. Call :meth:`init_step_count` in ``build``."""
+
+    step_buffer = "g_steps"
+
+    def init_step_count(self) -> None:
+        self.register_buffer(self.step_buffer, torch.zeros((), dtype=torch.long))
+        self._steps = 0
+
+    def on_step_count(self) -> None:
+        """Hook: the count changed (after a G update, or a checkpoint loaded)."""
+
+    def after_step(self, group: str) -> None:
+        super().after_step(group)
+        if group == "g":
+            self._steps += 1
+            getattr(self, self.step_buffer).add_(1)
+            self.on_step_count()
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        out = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._steps = int(getattr(self, self.step_buffer))  # one read, at load time
+        self.on_step_count()
+        return out
+
+
 class GAN(nn.Module):
     """Base class. Subclasses set ``Params`` (a dataclass: the ``model`` config section),
     ``default_objective`` and implement :meth:`build`."""
@@ -212,6 +241,11 @@ class GAN(nn.Module):
     def classify(self, x: Tensor, chunk: int = 1000) -> Tensor:
         """Class logits ``(N, K)`` of real images ``x`` from the GAN's classifier (only when ``classifies``)."""
         raise NotImplementedError(f"GAN '{self.cfg.gan}' has no classifier of real images")
+
+    def own_metrics(self, n: int, seed: int = 0) -> Dict[str, float]:
+        """Metrics of the GAN's own, added to its evaluation on images (e.g. the text-to-image GANs' attribute
+        tracking), measured on ``n`` samples per case; the default has none."""
+        return {}
 
     def encode(self, x: Tensor, chunk: int = 1000) -> Tensor:
         """Latent features ``(N, d)`` of real images ``x`` from the GAN's encoder (only when ``encodes``)."""

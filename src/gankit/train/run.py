@@ -27,6 +27,10 @@ SAMPLE_SUFFIXES = (".png", ".npy", ".npz")
 IMAGE_EVAL_SAMPLES = 10000
 
 
+#: at most this many samples per case for a GAN's own metrics (:meth:`gankit.gans.base.GAN.own_metrics`)
+OWN_METRICS_SAMPLES = 1000
+
+
 def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "auto", metrics=None,
                  num_real: int = 10000, split: str = "test", root=None, inception_weights=None,
                  source: Optional[str] = None, truncation: Optional[float] = None,
@@ -67,9 +71,12 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     if encodes:  # linear_probe, nn_accuracy and recon_error of E's features on the real test split join them
         kw.setdefault("encoder", gan.encode)
         kw.setdefault("decoder", gan.generate_from)
-    return score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
-                        seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
-                        source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
+    result = score_images(fake, info.name, features=features, metrics=metrics, split=split, num_real=num_real,
+                          seed=seed, device=str(fake.device), root=root, inception_weights=inception_weights,
+                          source=source or f"{type(gan).__name__} samples, noise seed {seed}", **kw)
+    if metrics is None:  # the default set: the GAN's own metrics join it (e.g. StackGAN's attribute tracking)
+        result.update(gan.own_metrics(min(n, OWN_METRICS_SAMPLES), seed))
+    return result
 
 
 def _scores_classes(info, features: str, extractor=None) -> bool:
@@ -207,27 +214,49 @@ class Run:
             raise GankitError(f"{what} must be between 0 and {K - 1} (the run's {K} {kind}), got {label}")
         return int(label)
 
+    def caption_rows(self, caption: str, n: int, what: str = "caption") -> torch.Tensor:
+        """``caption`` parsed for a text-conditioned run (stackgan, stackgan++): its row repeated ``n`` times; a
+        one-line error for another run or a caption outside the run's vocabulary."""
+        captioner = getattr(self.gan, "captioner", None)
+        if captioner is None:
+            raise GankitError(f"{what} needs a text-conditioned run (stackgan, stackgan++); this is a "
+                              f"{self.config.gan} run")
+        try:
+            row = captioner.parse(caption)
+        except ValueError as e:
+            raise GankitError(f"{what}: {e}"[:400]) from None
+        return torch.tensor([row], device=self.device).repeat(n, 1)
+
     def sample_with_labels(self, n: int = 64, seed: int = 0, label: Optional[int] = None,
-                           truncation: Optional[float] = None):
+                           truncation: Optional[float] = None, caption: Optional[str] = None):
         """``(x, y)`` on the CPU: ``n`` samples and the labels they were generated for (a conditional run:
         class indices; InfoGAN: its categorical code; all classes / code values in turn unless ``label``
-        fixes one) or ``y`` None for an unconditional run. Same seed and weights -> same output."""
+        fixes one) or ``y`` None for an unconditional run. ``caption``: a text-conditioned run's samples all
+        for that caption (``y``: its class). Same seed and weights -> same output."""
         check_seed(seed, "seed")
         label = self.check_label(label)
         truncation = self.check_truncation(truncation)
         self.check_sample_size(n)
+        if caption is not None:
+            if label is not None:
+                raise GankitError("give a caption or a class, not both (the caption names the class)")
+            rows = self.caption_rows(caption, n)
+            x, y = self.gan.sample_with_labels(n, seed=seed, rows=rows, truncation=truncation)
+            return x.cpu(), y.cpu()
         labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=self.device)
         x, y = self.gan.sample_with_labels(n, seed=seed, labels=labels, truncation=truncation)
         return x.cpu(), (None if y is None else y.cpu())
 
     def save_samples(self, path, n: int = 64, seed: int = 0, overwrite: bool = False,
-                     label: Optional[int] = None, truncation: Optional[float] = None) -> Path:
+                     label: Optional[int] = None, truncation: Optional[float] = None,
+                     caption: Optional[str] = None) -> Path:
         """``.npy``: the raw samples (2-D data: an N x 2 array); ``.npz``: arrays ``x`` (the samples,
         float32, images N x C x H x W in [-1, 1]) and, for a conditional or InfoGAN run, ``y`` (int64, the
         class or categorical code each was generated for; no ``y`` for an unconditional run);
         ``.png``: a grid (a column per class or code value when all are drawn) or a scatter plot.
-        ``label``: one class / code value for all samples (see :meth:`check_label`). An existing file is
-        kept unless ``overwrite`` (checked before sampling)."""
+        ``label``: one class / code value for all samples (see :meth:`check_label`); ``caption``: a
+        text-conditioned run's caption for all samples. An existing file is kept unless ``overwrite`` (checked
+        before sampling)."""
         from ..viz import save_image_grid, save_scatter
 
         path = Path(path)
@@ -239,7 +268,7 @@ class Run:
             raise GankitError(f"'{path}' already exists; choose another file or pass overwrite=True")
         if path.suffix == ".png" and self.info.kind != "points" and n > 4096:
             raise GankitError(f"a .png grid holds at most 4096 images, asked for {n}; write .npy or .npz for more")
-        x, y = self.sample_with_labels(n, seed, label, truncation)  # conditional: labels 0..K-1 in turn unless fixed
+        x, y = self.sample_with_labels(n, seed, label, truncation, caption)  # conditional: 0..K-1 in turn unless fixed
         if path.suffix in (".npy", ".npz"):
             buf = io.BytesIO()  # serialised first: a failing write then reports its OS cause
             if path.suffix == ".npy":

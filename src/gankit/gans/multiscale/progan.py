@@ -27,7 +27,7 @@ from ...models.progressive import ProDiscriminator, ProGenerator, faded_real, st
 from ...nn import eval_mode
 from ...nn.pyramid import enlarge
 from .. import GANS
-from ..base import GAN, StepResult
+from ..base import GAN, CountsGeneratorSteps, StepResult
 
 
 @dataclass
@@ -57,12 +57,13 @@ def growth(images: int, phase_images: int, stages: int) -> Tuple[int, float]:
     return stage, 1.0
 
 
-class ProGAN(GAN):
+class ProGAN(CountsGeneratorSteps, GAN):
     """Karras et al. 2017 (arXiv 1710.10196): G and D grown from 4x4, new stages faded in."""
 
     Params = ProGANParams
     needs_images = True
     default_objective = "wgan"
+    step_buffer = "grown_steps"  # the G updates so far (the name older checkpoints have)
 
     def __init__(self, cfg, info):
         super().__init__(cfg, info)
@@ -77,8 +78,7 @@ class ProGAN(GAN):
             raise ConfigError(f"config: GAN '{self.cfg.gan}' {e} (e.g. data.resolution=32)") from None
         if info.shape[-1] != info.shape[-2]:
             raise ConfigError(f"config: GAN '{self.cfg.gan}' grows square images, got {tuple(info.shape)}")
-        self.register_buffer("grown_steps", torch.zeros((), dtype=torch.long))
-        self._steps = 0  # the Python mirror of grown_steps
+        self.init_step_count()
         return self.make_generator(info, widths), ProDiscriminator(int(info.shape[0]), widths, p.mbstd_group)
 
     def make_generator(self, info, widths):
@@ -95,23 +95,14 @@ class ProGAN(GAN):
         """``(stage, alpha)`` in use now."""
         return growth(self._steps * self.cfg.batch_size, self.p.phase_images, self.stages)
 
+    def on_step_count(self) -> None:
+        self._apply_growth()
+
     def _apply_growth(self) -> None:
         stage, alpha = self.growth_state
         for net in (self.G, self.D, self.G_ema):
             if net is not None:
                 net.stage, net.alpha = stage, alpha
-
-    def after_step(self, group: str) -> None:
-        if group == "g":
-            self._steps += 1
-            self.grown_steps.add_(1)
-            self._apply_growth()
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        out = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        self._steps = int(self.grown_steps)  # one read, at load time
-        self._apply_growth()
-        return out
 
     # ------------------------------------------------------------ the steps
     def _real(self, real: Tensor) -> Tensor:
