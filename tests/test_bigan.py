@@ -385,6 +385,11 @@ def test_presets():
     assert (pts.model["arch"], pts.model["z_dim"], pts.model["encoder"], pts.batch_size) == \
         ("mlp", 2, "stochastic", 512)
     assert resolve(NAME, ["model.encoder=stochastic"]).model["encoder"] == "stochastic"
+    paper = resolve("bigan-paper")  # the paper's fully connected nets and uniform prior, 12,000 steps
+    assert paper.gan == NAME and paper.steps == 12000 and paper.batch_size == 128
+    assert {k: paper.model[k] for k in ("arch", "prior", "hidden", "g_depth", "d_depth", "e_depth", "z_dim")} == \
+        {"arch": "mlp", "prior": "uniform", "hidden": 1024, "g_depth": 2, "d_depth": 2, "e_depth": 2, "z_dim": 50}
+    assert paper.optim["g"].lr == paper.optim["d"].lr == 2e-4 and paper.optim["g"].betas == (0.5, 0.999)
 
 
 @pytest.mark.parametrize("over, match", [
