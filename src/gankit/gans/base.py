@@ -184,8 +184,8 @@ class GAN(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        """The width of what :meth:`sample_z` draws: ``z_dim``, plus any codes the GAN appends to the
-        noise (InfoGAN's continuous codes)."""
+        """The width of what :meth:`sample_z` draws: ``z_dim``, plus any codes or noise the GAN appends to it
+        (InfoGAN's continuous codes, LAPGAN's finer levels' noise planes, StackGAN's conditioning noise)."""
         return self.z_dim
 
     def optim_groups(self) -> Dict[str, List[nn.Parameter]]:
@@ -211,9 +211,10 @@ class GAN(nn.Module):
         return True
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        """``(n, latent_dim)`` draws of N(0, I) (GANs with another prior override it)."""
         if generator is not None:  # CPU generator: identical noise on every device
-            return torch.randn(n, self.z_dim, generator=generator).to(self.device)
-        return torch.randn(n, self.z_dim, device=self.device)
+            return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return torch.randn(n, self.latent_dim, device=self.device)
 
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         with torch.no_grad():

@@ -93,12 +93,6 @@ class LAPGAN(GAN):
     def latent_dim(self) -> int:
         return self.G.latent_dim
 
-    def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        """The chain's whole input: z_K and every finer level's noise planes, N(0, I)."""
-        if generator is not None:
-            return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return torch.randn(n, self.latent_dim, device=self.device)
-
     # ------------------------------------------------------------ the levels' games
     def level_pairs(self, real: Tensor) -> Tuple[List[Tensor], List[Tensor], Tensor]:
         """``(residuals h_0..h_{K-1}, coarse conditions l_0..l_{K-1}, coarsest image I_K)`` of real images."""

@@ -140,12 +140,6 @@ class TextToImageGAN(GAN):
     def latent_dim(self) -> int:
         return self.G.latent_dim
 
-    def sample_z(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        """z and the conditioning augmentations' eps, all N(0, I)."""
-        if generator is not None:
-            return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return torch.randn(n, self.latent_dim, device=self.device)
-
     # ------------------------------------------------------------ captions
     def captions_of(self, real: Tensor, labels: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         """``(phi, phi_wrong)``: the embeddings of the batch's captions and of mismatched ones."""
