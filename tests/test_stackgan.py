@@ -310,7 +310,8 @@ def test_sample_caption_from_the_command_line(tmp_path, mnist_root):
     x_api, _ = run.sample_with_labels(5, caption="a thick slanted four")
     assert np.array_equal(d["x"], x_api.numpy())
     for args, msg in [(["--caption", "a furry four"], "unknown word 'furry'"),
-                      (["--caption", "a four", "--class", "3"], "not both")]:
+                      (["--caption", "a four", "--class", "3"], "not both"),
+                      (["--caption", "a four", "--recon"], "takes no --recon")]:
         p = subprocess.run(cmd + ["sample", str(run.dir), "--out", str(tmp_path / "t.png")] + args,
                            capture_output=True, text=True)
         assert p.returncode == 2 and msg in p.stderr and p.stderr.count("\n") == 1, p.stderr

@@ -222,6 +222,8 @@ def cmd_sample(a) -> None:
         raise GankitError("give --class (conditional runs) or --code (InfoGAN runs), not both")
     if a.caption is not None and (a.class_ is not None or a.code is not None):
         raise GankitError("give --caption or --class / --code, not both (the caption names the class)")
+    if a.caption is not None and (a.recon or a.style_mix is not None):
+        raise GankitError("--caption draws samples; it takes no --recon or --style-mix")
     code = _parse_code(a.code) if a.code is not None else None
     if a.recon:
         if a.truncation is not None:
@@ -234,8 +236,6 @@ def cmd_sample(a) -> None:
         path = run.save_reconstructions(a.out, n=a.n, seed=a.seed, overwrite=a.overwrite)
         print(f"wrote {a.n} test images and their reconstructions to {path}")
         return
-    if a.caption is not None and (a.recon or a.style_mix is not None):
-        raise GankitError("--caption draws samples; it takes no --recon or --style-mix")
     if a.style_mix is not None:
         if a.recon or a.class_ is not None or code is not None:
             raise GankitError("--style-mix takes no --recon, --class or --code")
