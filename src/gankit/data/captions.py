@@ -220,6 +220,14 @@ class Captioner:
             parts.append(F.one_hot(rows[:, 1 + j], 3)[:, 1:].float())  # code 0 (no word) -> two zeros
         return torch.cat(parts, 1)
 
+    def word_rows(self, labels: Tensor, attribute: int, code: int) -> Tensor:
+        """Captions for ``labels`` naming one word, ``code`` (1 low, 2 high) of attribute number ``attribute``,
+        and no other attribute word."""
+        rows = torch.zeros(len(labels), self.row_width, dtype=torch.long, device=labels.device)
+        rows[:, 0] = labels
+        rows[:, 1 + attribute] = code
+        return rows
+
     def random_rows(self, labels: Tensor, generator: torch.Generator) -> Tensor:
         """Captions for ``labels`` with each attribute's code drawn uniformly from {0, 1, 2} (the data's own
         frequencies, by the tertiles' construction) by a CPU ``generator``."""

@@ -304,6 +304,13 @@ class GAN(nn.Module):
         """``(x, y)``: ``n`` samples and the labels they were generated for (``labels`` if given,
         else :meth:`sample_labels`; None for an unconditional GAN). The noise depends on the seed only.
         ``truncation`` T: z drawn from N(0, I) truncated to [-T, T] (:func:`truncate`; Gaussian latents only)."""
+        z, gen = self.seeded_latent(n, seed, truncation)
+        y = self.labels_to_sample(n, labels) if self.conditional else None
+        return self.generate_from(z, y, ema, chunk), y
+
+    def seeded_latent(self, n: int, seed: int, truncation: Optional[float] = None) -> Tuple[Tensor, torch.Generator]:
+        """``(z, gen)``: ``n`` latents drawn by a CPU generator seeded with ``seed`` (truncated at ``truncation`` when
+        given; Gaussian latents only), and that generator, for whatever else the sample draws after them."""
         gen = torch.Generator().manual_seed(seed)
         z = self.sample_z(n, generator=gen)
         if truncation is not None:
@@ -311,12 +318,14 @@ class GAN(nn.Module):
                 raise ValueError(f"GAN '{self.cfg.gan}' does not draw z from N(0, I) here; the truncation trick "
                                  f"needs a Gaussian latent")
             z = truncate(z, truncation, gen)
-        y = None
-        if self.conditional:
-            y = self.sample_labels(n) if labels is None else torch.as_tensor(labels, device=self.device).long()
-            if y.shape != (n,) or (n and not (0 <= int(y.min()) and int(y.max()) < self.num_classes)):
-                raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes})")
-        return self.generate_from(z, y, ema, chunk), y
+        return z, gen
+
+    def labels_to_sample(self, n: int, labels: Optional[Tensor] = None) -> Tensor:
+        """``labels`` checked as ``n`` class indices (on the GAN's device), or :meth:`sample_labels` when None."""
+        y = self.sample_labels(n) if labels is None else torch.as_tensor(labels, device=self.device).long()
+        if y.shape != (n,) or (n and not (0 <= int(y.min()) and int(y.max()) < self.num_classes)):
+            raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes})")
+        return y
 
     @torch.no_grad()
     def generate_from(self, z: Tensor, y: Optional[Tensor] = None, ema: bool = True, chunk: int = 1000) -> Tensor:

@@ -186,17 +186,9 @@ class TextToImageGAN(GAN):
         """``(x, classes)``: ``n`` samples for captions ``rows`` (``(n, 1 + A)``, see
         :class:`~gankit.data.captions.Captioner`), or for captions of class ``labels`` (default: classes in turn)
         with attribute words drawn at the data's frequencies. Same seed, same captions and noise."""
-        gen = torch.Generator().manual_seed(seed)
-        z = self.sample_z(n, generator=gen)
-        if truncation is not None:
-            from ..base import truncate
-
-            z = truncate(z, truncation, gen)
+        z, gen = self.seeded_latent(n, seed, truncation)
         if rows is None:
-            y = self.sample_labels(n) if labels is None else torch.as_tensor(labels, device=self.device).long()
-            if y.shape != (n,) or (n and not (0 <= int(y.min()) and int(y.max()) < self.num_classes)):
-                raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes})")
-            rows = self.captioner.random_rows(y, gen)
+            rows = self.captioner.random_rows(self.labels_to_sample(n, labels), gen)
         rows = torch.as_tensor(rows, device=self.device).long()
         if rows.shape != (n, self.captioner.row_width):
             raise ValueError(f"caption rows must have shape ({n}, {self.captioner.row_width}), got {tuple(rows.shape)}")
@@ -226,15 +218,9 @@ class TextToImageGAN(GAN):
         side = int(self.info.shape[-1])
         stages = torch.stack([enlarge(im, side) for im in images], 1).flatten(0, 1)
         k = self.num_classes
-        rows = []
-        for j in range(len(self.captioner.attributes)):
-            for code in (1, 2):
-                r = torch.zeros(k, self.captioner.row_width, dtype=torch.long)
-                r[:, 0] = torch.arange(k)
-                r[:, 1 + j] = code
-                rows.append(r)
-        rows_t = torch.cat(rows)
-        attrs, _ = self.sample_with_labels(len(rows_t), seed=seed, rows=rows_t)
+        rows = torch.cat([self.captioner.word_rows(torch.arange(k), j, code)
+                          for j in range(len(self.captioner.attributes)) for code in (1, 2)])
+        attrs, _ = self.sample_with_labels(len(rows), seed=seed, rows=rows)
         return {"stages": (stages, len(images)), "attributes": (attrs, k)}
 
     # ------------------------------------------------------------ metrics
@@ -250,10 +236,7 @@ class TextToImageGAN(GAN):
         for j, name in enumerate(cap.attributes):
             hits = 0
             for code in (1, 2):
-                rows = torch.zeros(n, cap.row_width, dtype=torch.long)
-                rows[:, 0] = y
-                rows[:, 1 + j] = code
-                x, _ = self.sample_with_labels(n, seed=seed + code, rows=rows)
+                x, _ = self.sample_with_labels(n, seed=seed + code, rows=cap.word_rows(y, j, code))
                 values = measure(x, (name,))
                 out[f"{WORDS[name][code - 1]}_{name}"] = float(values.mean())
                 hits += int((cap.codes_of(values, name) == code).sum())
@@ -306,13 +289,12 @@ class StackGAN(CountsGeneratorSteps, TextToImageGAN):
 
     def _fakes(self, latent: Tensor, phi: Tensor, stage: int, grad: bool) -> Tuple[Tensor, Tensor, Tensor]:
         """``(the stage's fake images, mu, logvar)``; in Stage-II the Stage-I image comes from the fixed Stage-I G."""
+        low = None
+        if stage == 1:
+            with torch.no_grad(), eval_mode(self.G.sketch):
+                low = self.G.stage_one(latent, phi)[0]
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            if stage == 0:
-                return self.G.stage_one(latent, phi)
-        with torch.no_grad(), eval_mode(self.G.sketch):
-            low = self.G.stage_one(latent, phi)[0]
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            return self.G.stage_two(low, latent, phi)
+            return self.G.stage_one(latent, phi) if low is None else self.G.stage_two(low, latent, phi)
 
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         stage = self.stage
