@@ -34,7 +34,7 @@ trained text encoder; each word of this vocabulary has one meaning, so no inform
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -158,16 +158,16 @@ class Captioner:
         return 1 + len(self.attributes)
 
     # ------------------------------------------------------------ images -> rows
-    def codes(self, values: Tensor) -> Tensor:
-        """Measurements ``(N, A)`` -> codes ``(N, A)``: 1 below the 1/3 quantile, 2 above the 2/3, else 0."""
-        t = self.tertiles.to(values.device, values.dtype)
+    def codes(self, values: Tensor, tertiles: Optional[Tensor] = None) -> Tensor:
+        """Measurements ``(N, A)`` -> codes ``(N, A)``: 1 below the 1/3 quantile, 2 above the 2/3, else 0
+        (``tertiles``: ``(A, 2)`` thresholds, default every attribute's)."""
+        t = (self.tertiles if tertiles is None else tertiles).to(values.device, values.dtype)
         return (values < t[:, 0]).long() + 2 * (values > t[:, 1]).long()
 
     def codes_of(self, values: Tensor, name: str) -> Tensor:
         """Measurements of one attribute ``name`` (``(N,)`` or ``(N, 1)``) -> its codes ``(N,)``."""
-        t = self.tertiles[self.attributes.index(name)].to(values.device, values.dtype)
-        v = values.reshape(-1)
-        return (v < t[0]).long() + 2 * (v > t[1]).long()
+        j = self.attributes.index(name)
+        return self.codes(values.reshape(-1, 1), self.tertiles[j:j + 1]).flatten()
 
     def rows(self, x: Tensor, labels: Tensor) -> Tensor:
         """Caption rows ``(N, 1 + A)`` of images ``x`` with class ``labels`` (on the images' device, no host sync)."""
