@@ -67,6 +67,11 @@ def sketch_layers(z_in: int, ch: int, side: int, factory: LayerFactory) -> Tuple
     return nn.Sequential(*layers), ch
 
 
+def image_head(ch: int, channels: int, factory: LayerFactory) -> nn.Sequential:
+    """A 3x3 conv from ``ch`` feature maps to the image's ``channels``, then tanh (every stage's image)."""
+    return nn.Sequential(factory.conv(ch, channels, 3, 1, 1), nn.Tanh())
+
+
 class SketchGenerator(nn.Module):
     """Stage-I G: ``(z (N, z_dim), c (N, c_dim)) -> image (N, C, s, s)``: :func:`sketch_layers` from [z, c] with
     ``2 width`` channels at the base map, then a 3x3 conv and tanh."""
@@ -74,7 +79,7 @@ class SketchGenerator(nn.Module):
     def __init__(self, z_dim: int, c_dim: int, out_shape: tuple, width: int, factory: LayerFactory):
         super().__init__()
         self.body, ch = sketch_layers(z_dim + c_dim, 2 * width, int(out_shape[-1]), factory)
-        self.head = nn.Sequential(factory.conv(ch, int(out_shape[0]), 3, 1, 1), nn.Tanh())
+        self.head = image_head(ch, int(out_shape[0]), factory)
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
         return self.head(self.body(torch.cat([z, c], 1)))
@@ -94,7 +99,7 @@ class RefinerGenerator(nn.Module):
                                    factory.activation())
         self.residual = nn.Sequential(*[ResidualBlock(w2, factory) for _ in range(res_blocks)])
         self.up = nn.Sequential(UpBlock(w2, width, factory), UpBlock(width, max(1, width // 2), factory),
-                                factory.conv(max(1, width // 2), channels, 3, 1, 1), nn.Tanh())
+                                *image_head(max(1, width // 2), channels, factory))
 
     def forward(self, low: Tensor, c: Tensor) -> Tensor:
         h = self.encode(low)
@@ -156,8 +161,9 @@ class TreeGenerator(nn.Module):
     sizes, coarse to fine, and the conditioning augmentation's (mu, logvar).
 
     One conditioning augmentation c = mu + sigma eps is shared by every branch. F_0: :func:`sketch_layers` from
-    [z, c] with ``width * 2**(scales-1)`` channels at the base map to the coarsest size; F_i: [h_{i-1}, c] through a 3x3 conv, ``res_blocks`` residual blocks and an upsampling block halving the
-    channels; every scale's image is tanh(conv3x3(h_i))."""
+    [z, c] with ``width * 2**(scales-1)`` channels at the base map to the coarsest size; F_i: [h_{i-1}, c] through a
+    3x3 conv, ``res_blocks`` residual blocks and an upsampling block halving the channels; every scale's image is
+    :func:`image_head` of h_i."""
 
     def __init__(self, z_dim: int, c_dim: int, text_dim: int, channels: int, size: int, scales: int, width: int,
                  res_blocks: int, factory: LayerFactory):
@@ -166,19 +172,15 @@ class TreeGenerator(nn.Module):
         self.ca = ConditioningAugmentation(text_dim, c_dim)
         self.root, ch = sketch_layers(z_dim + c_dim, ch, size // 2 ** (scales - 1), factory)
         self.branches = nn.ModuleList()
-        self.heads = nn.ModuleList([self._head(ch, channels, factory)])
+        self.heads = nn.ModuleList([image_head(ch, channels, factory)])
         for _ in range(scales - 1):
             self.branches.append(nn.Sequential(factory.conv(ch + c_dim, ch, 3, 1, 1, bias=False),
                                                factory.norm_layer(ch), factory.activation(),
                                                *[ResidualBlock(ch, factory) for _ in range(res_blocks)],
                                                UpBlock(ch, ch // 2, factory)))
             ch //= 2
-            self.heads.append(self._head(ch, channels, factory))
+            self.heads.append(image_head(ch, channels, factory))
         self.z_dim, self.c_dim = z_dim, c_dim
-
-    @staticmethod
-    def _head(ch: int, channels: int, factory: LayerFactory) -> nn.Module:
-        return nn.Sequential(factory.conv(ch, channels, 3, 1, 1), nn.Tanh())
 
     @property
     def latent_dim(self) -> int:
