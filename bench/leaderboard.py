@@ -69,9 +69,8 @@ def run_entry(gan: str, dataset: str, seed: int, minutes: float, n: int, runs_di
     out = runs_dir / f"{dataset}-{gan}-s{seed}"
     t0 = time.perf_counter()
     try:
-        run = gankit.train(gan, *BUDGET_SETTINGS.get(gan, []), f"data={dataset}", f"steps={MAX_STEPS}", f"seed={seed}",
-                           f"out={out}",
-                           f"train.max_minutes={minutes}", "train.progress=false", "train.sample_every=0",
+        run = gankit.train(gan, *BUDGET_SETTINGS.get(gan, []), f"data={dataset}", f"steps={MAX_STEPS}",
+                           f"seed={seed}", f"out={out}", f"train.max_minutes={minutes}", "train.progress=false", "train.sample_every=0",
                            "train.checkpoint_every=0", overwrite=True)
         entry["train_s"] = round(time.perf_counter() - t0, 1)
         meta = json.loads((out / "run.json").read_text())
