@@ -56,19 +56,30 @@ def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, e
     logs = tr.meter.pop_means()
     assert {"d_loss", "g_loss"} <= set(logs) and all(torch.isfinite(torch.tensor(list(logs.values()))))
     x = tr.gan.sample(5, seed=1)
-    assert x.shape == (5,) + tuple(tr.info.shape)
+    shape = tuple(tr.info.shape)
+    if tr.info.domains:  # a translator samples by translating A's test images into domain B
+        shape = (tr.info.domains[1][1],) + shape[1:]
+    assert x.shape == (5,) + shape
     assert torch.equal(x, tr.gan.sample(5, seed=1))
 
 
-@pytest.mark.parametrize("name, data", [(n, d) for n in GANS.names() for d in ("ring8", "mnist")
-                                         if n != "dcgan" and (d == "mnist" or not GANS.get(n).needs_images)])
+def _step_data(name):
+    """The data sets a named GAN takes a step on: its translation set for a translator, else MNIST and (unless it
+    is for images only) the 2-D ring."""
+    if getattr(GANS.get(name), "translates", False):
+        return [resolve(name).data.name]
+    return [d for d in ("ring8", "mnist") if d == "mnist" or not GANS.get(name).needs_images]
+
+
+@pytest.mark.parametrize("name, data", [(n, d) for n in GANS.names() if n != "dcgan" for d in _step_data(n)])
 def test_every_named_gan_takes_a_step(tmp_path, mnist_root, name, data):
     """Each named GAN's preset (paper settings: objective, penalties, clipping, optimiser, n_critic)
     runs one step on 2-D points (unless it is for images only, e.g. the class-conditional GANs, which
-    need labels the 2-D sets do not have) and on images."""
+    need labels the 2-D sets do not have) and on images (a translator: on its preset's translation set)."""
     # GANs that train on few labels: their presets keep 100 labels, more than 64 images hold (2 of each digit do)
     few = ["data.labels=20"] if GANS.get(name).few_labels and resolve(name).data.label_fraction is None else []
-    test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, ["data.size=64"] + few)
+    res = [f"data.resolution={resolve(name).data.resolution}"] if getattr(GANS.get(name), "translates", False) else []
+    test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, ["data.size=64"] + few + res)
     cfg = resolve(name)
     if name == "wgan":
         assert cfg.model["d_clip"] == 0.01 and cfg.train.n_critic == 5 and cfg.optim["d"].name == "rmsprop"

@@ -92,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=500)
     e.add_argument("--device", default="cpu")
 
+    tr = sub.add_parser("translate", help="apply an image-to-image run (pix2pix, cyclegan, ...) to images")
+    tr.add_argument("run_dir")
+    tr.add_argument("--input", required=True, metavar="FILE.npy|DIR",
+                    help="images of the source domain: a .npy array (N, C, H, W) or (N, H, W), floats in [-1, 1] or "
+                    "uint8; or a folder of image files (sorted by name)")
+    tr.add_argument("--to", default="b", metavar="a|b", help="the domain to translate into (default b; a for the "
+                    "two-way runs)")
+    tr.add_argument("--out", required=True, metavar="FILE.npy|FILE.png|DIR",
+                    help="a .npy array, a .png grid, or a new folder of PNG files named like the inputs")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    tr.add_argument("--device", default="cpu")
+
     c = sub.add_parser("classifier", help="train a reference classifier with its fixed recipe")
     c.add_argument("dataset", help="mnist | fashion-mnist")
     c.add_argument("--out-dir", default=None, help="where to write it (default: the installed package's weights)")
@@ -283,6 +295,48 @@ def cmd_sample(a) -> None:
     run.save_samples(out, n=a.n, seed=a.seed, overwrite=a.overwrite, label=label, truncation=truncation,
                      caption=a.caption)
     print(f"wrote {a.n} samples to {out}" + (f" for the caption {a.caption!r}" if a.caption is not None else ""))
+
+
+def cmd_translate(a) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .errors import GankitError
+    from .train.run import load_run
+
+    a.to = (a.to or "b").lower()
+    out = Path(a.out)
+    to_dir = out.suffix == ""
+    if not to_dir and out.suffix not in (".npy", ".png"):
+        raise GankitError(f"--out '{out}' must end in .npy or .png, or name a folder")
+    if (out.exists() or out.is_symlink()) and not a.overwrite:
+        raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
+    if to_dir and out.exists() and not out.is_dir():
+        raise GankitError(f"--out '{out}' is a file; name a folder, or a file ending in .npy or .png")
+    run = load_run(a.run_dir, device=a.device)
+    x = run.read_translation_input(a.input, a.to)
+    y = run.translate(x, a.to)
+    from .io import atomic_write_bytes
+    from .viz import save_image_grid
+
+    if out.suffix == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, y.numpy().astype(np.float32))
+        atomic_write_bytes(out, buf.getvalue())
+    elif out.suffix == ".png":
+        save_image_grid(y, out)
+    else:
+        from .data.imagefolder import collect_images
+
+        src = Path(a.input)
+        names = [p.stem for p in collect_images(src)] if src.is_dir() else [f"{i:06d}" for i in range(len(y))]
+        out.mkdir(parents=True, exist_ok=True)
+        for name, img in zip(names, y):
+            save_image_grid(img[None], out / f"{name}.png", nrow=1, padding=0)
+    print(f"translated {len(y)} images into domain {a.to} ({run.info.domains[0 if a.to == 'a' else 1][0]}): {out}")
 
 
 def _parse_code(text: str) -> int:
@@ -538,7 +592,7 @@ def _main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USER_ERROR
     {"list": lambda: cmd_list(), "train": lambda: cmd_train(args),
      "sample": lambda: cmd_sample(args), "eval": lambda: cmd_eval(args),
-     "classifier": lambda: cmd_classifier(args)}[args.command]()
+     "classifier": lambda: cmd_classifier(args), "translate": lambda: cmd_translate(args)}[args.command]()
     sys.stdout.flush()  # a closed pipe shows here, inside main's handler
     return 0
 

@@ -29,6 +29,9 @@ class DataInfo:
         num_classes: number of labels, 0 when the data is unlabeled.
         modes: toy mixtures only: the ``(K, 2)`` mode centres (excluded from ``==``).
         sigma: toy mixtures only: standard deviation of every mode.
+        domains: translation sets only: ``((name_A, channels_A), (name_B, channels_B))``, the domains whose
+            images are stacked along the channels (see :mod:`gankit.data.domains`); empty otherwise.
+        paired: translation sets only: True when row i holds the same image in both domains.
     """
 
     name: str
@@ -37,6 +40,8 @@ class DataInfo:
     num_classes: int
     modes: Optional[torch.Tensor] = field(default=None, compare=False)
     sigma: float = 0.0
+    domains: tuple = ()
+    paired: bool = False
 
 
 Loaded = Tuple[torch.Tensor, Optional[torch.Tensor], DataInfo]

@@ -127,6 +127,10 @@ def make_loader(x: torch.Tensor, y: Optional[torch.Tensor], info, batch_size: in
     :class:`FewLabelLoader` keeping ``labels`` labelled images (or ``label_fraction`` of them)."""
     if label_fraction is not None:
         labels = labels_from_fraction(label_fraction, len(x), int(info.num_classes or 0))
+    if labels is None and info.domains and not info.paired:  # two domains, each shuffled on its own
+        from .domains import UnpairedLoader
+
+        return UnpairedLoader(x, y, info, batch_size, device, seed)
     if labels is None:
         return DeviceLoader(x, y, batch_size, device, seed=seed)
     return FewLabelLoader(x, y, labels, int(info.num_classes or 0), batch_size, device, seed, name=info.name)

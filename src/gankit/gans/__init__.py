@@ -11,3 +11,4 @@ from . import conditional  # noqa: E402,F401
 from . import representation  # noqa: E402,F401
 from . import network  # noqa: E402,F401
 from . import multiscale  # noqa: E402,F401
+from . import translation  # noqa: E402,F401

@@ -157,6 +157,15 @@ class GAN(nn.Module):
             takers = [n for n in GANS.names() if GANS.get(n).few_labels]
             raise ConfigError(f"config: data.labels={cfg.data.labels} (semi-supervised training) is not used by GAN "
                               f"'{cfg.gan}'; GANs that train on few labels: {', '.join(takers) or 'none'}")
+        if not getattr(cls, "translates", False):
+            from ..data.domains import TRANSLATION_SETS
+
+            if cfg.data.name in TRANSLATION_SETS:
+                from . import GANS
+
+                takers = [n for n in GANS.names() if getattr(GANS.get(n), "translates", False)]
+                raise ConfigError(f"config: '{cfg.data.name}' is a translation set (two domains of images); GAN "
+                                  f"'{cfg.gan}' generates images from noise. Translators: {', '.join(takers)}")
         arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"
         if (cls.needs_images or arch not in ("auto", "mlp")) and cfg.data.name in POINT_DATASETS:
             raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")

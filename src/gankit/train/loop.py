@@ -80,6 +80,7 @@ def info_from_dict(d: dict) -> DataInfo:
     d = dict(d)
     d["shape"] = tuple(d["shape"])
     d["modes"] = None if d.get("modes") is None else torch.tensor(d["modes"])
+    d["domains"] = tuple((str(n), int(c)) for n, c in d.get("domains") or ())
     return DataInfo(**d)
 
 
@@ -164,7 +165,7 @@ class Trainer:
                                            download=d.download, split="train", size=d.size, seed=cfg.seed)
             self.loader = make_loader(x, y, self.info, cfg.batch_size, self.device, cfg.seed, labels=d.labels,
                                       label_fraction=d.label_fraction)
-        if cfg.train.eval_every and self.info.kind == "images":  # fail now, not at the first evaluation
+        if cfg.train.eval_every and self.info.kind == "images" and not self.info.domains:  # fail now, not later
             from ..metrics import get_extractor
 
             get_extractor(cfg.train.eval_features, self.info.name, "cpu", cfg.train.inception_weights)
@@ -439,7 +440,7 @@ class Trainer:
 
         t = self.cfg.train
         parts = {}
-        if self.info.kind == "images":  # extractor and reference statistics loaded once per run
+        if self.info.kind == "images" and not self.info.domains:  # extractor and reference loaded once per run
             if self._eval_parts is None:
                 from ..metrics import get_extractor, reference_features
 

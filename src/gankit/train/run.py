@@ -41,6 +41,11 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
     """
+    if getattr(gan, "translates", False):  # image-to-image: the task's metrics (gankit.metrics.translation)
+        if metrics is not None:
+            raise GankitError(f"GAN '{type(gan).__name__}' is scored with its translation metrics; --metrics "
+                              f"does not apply to it")
+        return gan.evaluate_task(n=n, seed=seed, split=split, root=root)
     scored = getattr(gan, "conditional", False) and _scores_classes(info, features, kw.get("extractor"))
     coded = scored and getattr(gan, "code_labels", False)  # InfoGAN: its categorical code, matched to classes
     labelled = scored and not coded
@@ -284,6 +289,63 @@ class Run:
         else:  # a column per class / code value when all are drawn in turn
             save_image_grid(x, path, nrow=None if (y is None or label is not None) else self.gan.num_classes)
         return path
+
+    # ------------------------------------------------------------ image-to-image runs
+    def _translator(self, what: str):
+        if not getattr(self.gan, "translates", False):
+            raise GankitError(f"{what} needs an image-to-image run (pix2pix, cyclegan, ...); this is a "
+                              f"{self.config.gan} run")
+        return self.gan
+
+    def translate(self, x, to: Optional[str] = None) -> torch.Tensor:
+        """Images ``x`` ((N, C, H, W) in [-1, 1], or a NumPy array) translated into domain ``to`` (``"b"``, the
+        default, or ``"a"`` for the two-way translators); returns a CPU tensor in [-1, 1]."""
+        gan = self._translator("translate")
+        to = (to or "b").lower()
+        if to not in ("a", "b"):
+            raise GankitError(f"the domain to translate into must be a or b, got '{to}'")
+        direction = "ab" if to == "b" else "ba"
+        if direction not in gan.directions:
+            raise GankitError(f"this {self.config.gan} run translates A -> B only (into {self.info.domains[1][0]}); "
+                              f"it cannot translate into A")
+        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+        return gan.translate(x, direction).cpu()
+
+    def read_translation_input(self, source, to: Optional[str] = None) -> torch.Tensor:
+        """The images to translate from ``source``: a ``.npy`` file ((N, C, H, W) or (N, H, W); floats in [-1, 1]
+        or uint8 0-255) or a folder of image files (read as the source domain's channels, centre-cropped and
+        resized to the run's resolution, in sorted order)."""
+        from ..data.imagefolder import collect_images, read_image
+
+        self._translator("translate")
+        src = 0 if (to or "b").lower() == "b" else 1
+        channels, side = self.info.domains[src][1], self.info.shape[-1]
+        source = Path(source)
+        if source.is_dir():
+            files = collect_images(source)
+            if not files:
+                raise GankitError(f"no image files (.png, .jpg, .jpeg, .bmp, .webp) in '{source}'")
+            u8 = np.stack([read_image(f, side, "L" if channels == 1 else "RGB") for f in files])
+            u8 = u8[:, None] if channels == 1 else u8.transpose(0, 3, 1, 2)
+            return torch.from_numpy(u8.astype(np.float32)) / 127.5 - 1
+        if source.suffix != ".npy":
+            raise GankitError(f"--input must be a .npy file or a folder of images, got '{source}'")
+        if not source.is_file():
+            raise GankitError(f"input file '{source}' does not exist")
+        try:
+            arr = np.load(source, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise GankitError(f"cannot read '{source}' as a NumPy array: {' '.join(str(e).split())}") from None
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        if arr.ndim != 4 or arr.shape[1] != channels or arr.shape[2:] != (side, side):
+            raise GankitError(f"'{source}' holds an array of shape {arr.shape}; this run translates images of shape "
+                              f"(N, {channels}, {side}, {side}) (domain {self.info.domains[src][0]})")
+        if arr.dtype == np.uint8:
+            return torch.from_numpy(arr.astype(np.float32)) / 127.5 - 1
+        if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all() or np.abs(arr).max() > 1 + 1e-6:
+            raise GankitError(f"'{source}' must hold uint8 images or floats in [-1, 1]")
+        return torch.from_numpy(arr.astype(np.float32))
 
     def save_reconstructions(self, path=None, n: int = 32, seed: int = 0, overwrite: bool = False,
                              per_row: int = 8) -> Path:

@@ -1,0 +1,431 @@
+"""Image-to-image translation: the derived domains and sets, the nets (U-Net, ResNet G, PatchGAN), the history of
+fakes, pix2pix's and CycleGAN's losses by hand, their wiring (presets, phases, groups), evaluation, `gankit
+translate`."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gankit.config import resolve
+from gankit.data import DataInfo, load_dataset, make_loader
+from gankit.data.domains import (TRANSLATION_SETS, UnpairedLoader, canonical, colourised, coloured, edges, hue_rgb,
+                                 split_domains)
+from gankit.errors import ConfigError
+from gankit.gans import GANS
+from gankit.models.translation import PatchDiscriminator, ResnetGenerator, UNetGenerator, receptive_field
+from gankit.nn.history import HistoryBuffer
+from gankit.train.loop import Trainer, prepare_run_dir
+
+TRANSLATORS = sorted(n for n in GANS.names() if getattr(GANS.get(n), "translates", False))
+TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
+        "cyclegan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
+        "discogan": ["model.g_width=4", "model.d_width=4"],
+        "dualgan": ["model.g_width=4", "model.d_width=4"]}
+
+
+def tiny_cfg(name, tmp_path, root, *extra):
+    return resolve(name, [f"data.root={root}", "data.size=64", "batch_size=4", "steps=2", f"out={tmp_path / name}",
+                          "train.progress=false", "train.eval_every=0", "train.sample_every=0"] + TINY[name]
+                   + list(extra))
+
+
+# ------------------------------------------------------------------ domains and sets
+def test_the_translators_are_the_ones_this_file_covers():
+    assert TRANSLATORS == ["cyclegan", "discogan", "dualgan", "pix2pix"]
+
+
+def test_edges_of_a_filled_square_are_its_two_pixel_outline():
+    x = -torch.ones(1, 1, 8, 8)
+    x[..., 2:6, 2:6] = 1
+    e = edges(x)[0, 0] > 0
+    expect = torch.zeros(8, 8, dtype=torch.bool)
+    expect[1:7, 1:7] = True
+    expect[3:5, 3:5] = False  # the square's interior (eroded) is not edge; the ring inside and outside is
+    assert torch.equal(e, expect)
+
+
+def test_colours_are_saturated_and_canonical_undoes_every_invertible_domain():
+    h = torch.rand(1000, generator=torch.Generator().manual_seed(0))
+    rgb = hue_rgb(h)
+    assert torch.allclose(rgb.amax(-1), torch.ones(1000)) and rgb.min() >= 0
+    assert torch.allclose(hue_rgb(torch.tensor([0.0, 1 / 3, 2 / 3])), torch.eye(3))  # red, green, blue
+    x = torch.rand(6, 1, 16, 16) * 2 - 1
+    assert torch.equal(canonical("inverted", -x), x) and torch.equal(canonical("digit", x), x)
+    assert torch.allclose(canonical("colourised", colourised(x)), x, atol=1e-6)
+    assert torch.allclose(canonical("coloured", coloured(x, torch.Generator().manual_seed(1))), x, atol=1e-6)
+    assert canonical("edges", x) is None
+    c = colourised(torch.ones(1, 1, 16, 16))[0]  # the top row red, the bottom row blue
+    assert torch.allclose(c[:, 0, 0], torch.tensor([1.0, -1, -1])) and torch.allclose(c[:, -1, 0], torch.tensor([-1.0, -1, 1]))
+
+
+def test_paired_sets_hold_the_same_image_in_both_domains(mnist_root):
+    base, yb, _ = load_dataset("mnist", root=mnist_root, resolution=32, split="test", size=50)
+    x, y, info = load_dataset("edges2mnist", root=mnist_root, resolution=32, split="test", size=50)
+    assert info.domains == (("edges", 1), ("digit", 1)) and info.paired and x.shape == (50, 2, 32, 32)
+    a, b = split_domains(x, info)
+    assert torch.equal(b, base) and torch.equal(a, edges(base)) and torch.equal(y, torch.stack([yb, yb], 1))
+    x2, _, info2 = load_dataset("mnist2colourised", root=mnist_root, resolution=32, split="test", size=50)
+    assert info2.domains == (("digit", 1), ("colourised", 3)) and torch.equal(x2[:, 1:], colourised(base))
+
+
+def test_unpaired_sets_use_disjoint_halves_and_are_seeded(mnist_root):
+    x, y, info = load_dataset("mnist2inverted", root=mnist_root, split="train", size=3000)
+    assert not info.paired and info.domains == (("digit", 1), ("inverted", 1))
+    a, b = split_domains(x, info)
+    rows_a = {bytes(r.numpy().tobytes()) for r in a.flatten(1)}
+    assert not any(bytes((-r).numpy().tobytes()) in rows_a for r in b.flatten(1))  # no image in both domains
+    x2, y2, _ = load_dataset("mnist2inverted", root=mnist_root, split="train", size=3000)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    x3, _, _ = load_dataset("mnist2inverted", root=mnist_root, split="train", size=3000, seed=1)
+    assert not torch.equal(x, x3)
+    xc, _, infoc = load_dataset("mnist2coloured", root=mnist_root, split="test", size=200)
+    colour = xc[:, 1:].flatten(2).amax(2)  # each image one colour: its channels' maxima differ across images
+    assert infoc.domains[1] == ("coloured", 3) and colour.std(0).min() > 0.1
+
+
+def test_unpaired_loader_shuffles_each_domain_on_its_own_and_resumes_exactly():
+    info = DataInfo("mnist2inverted", "images", (2, 4, 4), 10, domains=(("digit", 1), ("inverted", 1)), paired=False)
+    n = 40
+    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 2, 4, 4).clone()
+    y = torch.arange(n).view(n, 1).repeat(1, 2)
+    loader = make_loader(x, y, info, 8, "cpu", 0)
+    assert isinstance(loader, UnpairedLoader)
+    xb, yb = loader.next()
+    assert xb.shape == (8, 2, 4, 4) and yb.shape == (8, 2)
+    assert not torch.equal(yb[:, 0], yb[:, 1])  # rows are not pairs
+    assert torch.equal(xb[:, 0, 0, 0].long(), yb[:, 0]) and torch.equal(xb[:, 1, 0, 0].long(), yb[:, 1])
+    state = loader.state_dict()
+    want = [loader.next() for _ in range(7)]
+    other = make_loader(x, y, info, 8, "cpu", 0)
+    other.load_state_dict(state)
+    for (wx, wy) in want:
+        gx, gy = other.next()
+        assert torch.equal(gx, wx) and torch.equal(gy, wy)
+
+
+# ------------------------------------------------------------------ nets
+def test_unet_shapes_skips_and_dropout():
+    G = UNetGenerator(1, 3, width=4, depth=5)
+    x = torch.randn(2, 1, 32, 32)
+    assert G(x).shape == (2, 3, 32, 32) and G(x).abs().max() <= 1
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for m in G.down]
+    G(x)
+    for h in hooks:
+        h.remove()
+    assert shapes == [(2, 4, 16, 16), (2, 8, 8, 8), (2, 16, 4, 4), (2, 32, 2, 2), (2, 32, 1, 1)]
+    # each decoder layer but the innermost reads its input concatenated with the encoder's map of the same size
+    ins = [next(m for m in layer if isinstance(m, nn.ConvTranspose2d)).in_channels for layer in G.up]
+    assert ins == [32, 64, 32, 16, 8]
+    drops = [any(isinstance(m, nn.Dropout) for m in layer) for layer in G.up]
+    assert drops == [True, True, True, False, False]
+    plain = UNetGenerator(1, 3, width=4, depth=5, skips=False)
+    assert [next(m for m in layer if isinstance(m, nn.ConvTranspose2d)).in_channels for layer in plain.up] == \
+        [32, 32, 16, 8, 4]
+    assert plain(x).shape == (2, 3, 32, 32)
+
+
+def test_a_skip_carries_the_input_to_the_output():
+    """With the innermost path cut (its weights zero), a U-Net's output still depends on the input through the
+    skips; without skips it does not."""
+    torch.manual_seed(0)
+    for skips, depends in ((True, True), (False, False)):
+        G = UNetGenerator(1, 1, width=4, depth=3, dropout=0.0, norm="none", skips=skips).eval()
+        with torch.no_grad():
+            for p in G.down[-1].parameters():
+                p.zero_()
+        x = torch.randn(1, 1, 8, 8)
+        out1, out2 = G(x), G(x + torch.randn_like(x))
+        assert (not torch.allclose(out1, out2)) == depends
+
+
+@pytest.mark.parametrize("layers, side, out", [(1, 32, 14), (2, 32, 6), (3, 256, 30)])
+def test_patchgan_output_size_and_receptive_field(layers, side, out):
+    D = PatchDiscriminator(2, width=4, layers=layers, norm="none")
+    assert D(torch.randn(1, 2, side, side)).shape == (1, 1, out, out)
+    assert receptive_field(3) == 70  # pix2pix's 70 x 70 PatchGAN
+    if side <= 32:  # one score's gradient reaches exactly receptive_field(layers) pixels along each axis (at most)
+        x = torch.randn(1, 2, side, side, requires_grad=True)
+        D(x)[0, 0, out // 2, out // 2].backward()
+        rows = (x.grad.abs().sum((0, 1, 3)) > 0).nonzero().flatten()
+        assert 0 < rows.max() - rows.min() + 1 <= receptive_field(layers)
+
+
+def test_resnet_generator_layers():
+    G = ResnetGenerator(1, 3, width=4, blocks=2)
+    assert G(torch.randn(2, 1, 32, 32)).shape == (2, 3, 32, 32)
+    kinds = [type(m).__name__ for m in G.net]
+    assert kinds[:4] == ["ReflectionPad2d", "Conv2d", "InstanceNorm2d", "ReLU"]
+    assert kinds.count("ResidualBlock") == 2 and kinds[-1] == "Tanh"
+    convs = [m for m in G.net if isinstance(m, nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.out_channels) for c in convs] == \
+        [((7, 7), (1, 1), 4), ((3, 3), (2, 2), 8), ((3, 3), (2, 2), 16), ((7, 7), (1, 1), 3)]
+
+
+# ------------------------------------------------------------------ history of fakes
+def test_history_buffer_fills_then_swaps_with_probability_half():
+    torch.manual_seed(0)
+    buf = HistoryBuffer(50, (1,))
+    first = torch.arange(50.0).view(50, 1)
+    assert torch.equal(buf(first), first) and buf._count == 50 and int(buf.count) == 50
+    old_seen = 0
+    for i in range(100):
+        fake = torch.full((20, 1), 1000.0 + i)
+        out = buf(fake)
+        old = out[:, 0] != 1000.0 + i
+        old_seen += int(old.sum())
+        # a returned old image is one that was stored, and the new fake took some slot
+        assert all(v in set(buf.images[:50, 0].tolist()) or v < 1000 + i for v in out[old, 0].tolist())
+    share = old_seen / 2000
+    assert abs(share - 0.5) < 0.05
+
+
+def test_history_buffer_survives_a_state_dict_round_trip():
+    torch.manual_seed(0)
+    buf = HistoryBuffer(5, (2,))
+    buf(torch.randn(3, 2))
+    other = HistoryBuffer(5, (2,))
+    other.load_state_dict(buf.state_dict())
+    assert other._count == 3 and torch.equal(other.images, buf.images)
+    assert HistoryBuffer(0, (2,))(torch.ones(3, 2)).sum() == 6  # size 0: the fakes as they are
+
+
+# ------------------------------------------------------------------ losses by hand
+def test_pix2pix_losses_by_hand(tmp_path, mnist_root):
+    cfg = tiny_cfg("pix2pix", tmp_path, mnist_root, "model.dropout=0", "model.norm=none")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    real, _ = tr.loader.next()
+    a, b = real[:, :1], real[:, 1:]
+    bce = nn.functional.binary_cross_entropy_with_logits
+    with torch.no_grad():
+        fake = gan.G(a)
+        d_r, d_f = gan.D(torch.cat([a, b], 1)), gan.D(torch.cat([a, fake], 1))
+        want_d = 0.5 * (bce(d_r, torch.ones_like(d_r)) + bce(d_f, torch.zeros_like(d_f)))
+        want_g = bce(d_f, torch.ones_like(d_f)) + 100 * (fake - b).abs().mean()
+        got_d, _ = gan.d_step(real, None)
+        got_g, logs = gan.g_step(real, None)
+    assert torch.allclose(got_d, want_d, atol=1e-6) and torch.allclose(got_g, want_g, atol=1e-5)
+    assert torch.allclose(logs["l1"], (fake - b).abs().mean())
+
+
+def test_cyclegan_cycle_and_identity_losses_by_hand(tmp_path, mnist_root):
+    cfg = tiny_cfg("cyclegan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    real, _ = tr.loader.next()
+    a, b = real[:, :1], real[:, 1:]
+    G, F, DA, DB = gan.G["ab"], gan.G["ba"], gan.D["a"], gan.D["b"]
+    with torch.no_grad():
+        fb, fa = G(a), F(b)
+        adv = ((DB(fb) - 1) ** 2).mean() + ((DA(fa) - 1) ** 2).mean()  # the paper's E(D(G(x)) - 1)^2 per direction
+        cycle = (F(fb) - a).abs().mean() + (G(fa) - b).abs().mean()
+        ident = (G(b) - b).abs().mean() + (F(a) - a).abs().mean()
+        got, logs = gan.g_step(real, None)
+    assert torch.allclose(got, adv + 10 * cycle + 0.5 * 10 * ident, atol=1e-5)
+    assert torch.allclose(logs["cycle"], cycle, atol=1e-6) and torch.allclose(logs["identity"], ident, atol=1e-6)
+    # D: (1/2)[(D(y) - 1)^2 + D(fake)^2] per domain, on the fakes the G step made (the history still filling)
+    with torch.no_grad():
+        want = 0.5 * (((DA(a) - 1) ** 2).mean() + (DA(fa) ** 2).mean()) \
+            + 0.5 * (((DB(b) - 1) ** 2).mean() + (DB(fb) ** 2).mean())
+        got_d, _ = gan.d_step(real, None)
+    assert torch.allclose(got_d, want, atol=1e-5)
+    assert gan.history_a._count == 4 and torch.equal(gan.history_b.images[:4], fb)
+
+
+def test_discogan_and_dualgan_losses_are_their_papers(tmp_path, mnist_root):
+    cfg = tiny_cfg("discogan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    real, _ = tr.loader.next()
+    a, b = real[:, :1], real[:, 1:]
+    gan.eval()  # batch norm on running statistics, so two forward passes agree
+    with torch.no_grad():
+        fb, fa = gan.G["ab"](a), gan.G["ba"](b)
+        sp = nn.functional.softplus
+        adv = sp(-gan.D["b"](fb)).mean() + sp(-gan.D["a"](fa)).mean()
+        cycle = ((gan.G["ba"](fb) - a) ** 2).mean() + ((gan.G["ab"](fa) - b) ** 2).mean()
+        got, logs = gan.g_step(real, None)
+    assert torch.allclose(got, adv + cycle, atol=1e-5) and "identity" not in logs
+    cfg = tiny_cfg("dualgan", tmp_path, mnist_root, "optim.d.lr=0.5")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    tr.train_step()
+    assert max(p.abs().max().item() for p in tr.gan.D.parameters()) <= 0.01 + 1e-9  # clipped critics
+    assert tr.gan.objective.name == "wgan" and [(p.group, p.repeat) for p in tr.gan.phases()] == [("g", 1), ("d", 2)]
+
+
+# ------------------------------------------------------------------ wiring: presets, phases, groups
+PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimiser, lr), model subset, data
+    "pix2pix": ("nonsaturating", 32, 3000, 1, ("adam", 2e-4), ("adam", 2e-4),
+                {"depth": 5, "d_layers": 2, "norm": "batch", "dropout": 0.5, "l1_weight": 100.0}, "edges2mnist"),
+    "cyclegan": ("lsgan", 16, 3000, 1, ("adam", 2e-4), ("adam", 2e-4),
+                 {"g_arch": "resnet", "blocks": 3, "norm": "instance", "cycle_weight": 10.0, "identity": 0.5,
+                  "adv_weight": 2.0, "history": 50, "cycle_loss": "l1"}, "mnist2inverted"),
+    "discogan": ("nonsaturating", 16, 3000, 1, ("adam", 2e-4), ("adam", 2e-4),
+                 {"g_arch": "encdec", "cycle_weight": 1.0, "cycle_loss": "l2", "identity": 0.0, "history": 0},
+                 "mnist2inverted"),
+    "dualgan": ("wgan", 16, 3000, 2, ("rmsprop", 5e-5), ("rmsprop", 5e-5),
+                {"g_arch": "unet", "cycle_weight": 500.0, "cycle_loss": "l1", "d_clip": 0.01, "history": 0},
+                "mnist2inverted"),
+}
+
+
+def test_every_translator_has_a_preset_row():
+    assert set(PRESETS) == set(TRANSLATORS)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_translator_presets(name):
+    objective, batch, steps, n_critic, og, od, model, data = PRESETS[name]
+    cfg = resolve(name)
+    assert (cfg.objective, cfg.batch_size, cfg.steps, cfg.train.n_critic) == (objective, batch, steps, n_critic)
+    assert (cfg.optim["g"].name, cfg.optim["g"].lr) == og and (cfg.optim["d"].name, cfg.optim["d"].lr) == od
+    assert {k: cfg.model[k] for k in model} == model
+    assert cfg.data.name == data and cfg.data.resolution == 32 and not cfg.train.ema
+    if name == "cyclegan":  # 1 and 3 channels: no identity loss there
+        assert resolve(name, ["data=mnist2coloured"]).model["identity"] == 0.0
+
+
+@pytest.mark.parametrize("name", TRANSLATORS)
+def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_path, mnist_root, name):
+    cfg = tiny_cfg(name, tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    order = [p.group for p in tr.phases]
+    assert order == (["d", "g"] if name == "pix2pix" else ["g", "d"])  # CycleGAN's: G's update, then D's
+    groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
+    assert set(groups) == {"g", "d"} and not groups["g"] & groups["d"]
+    names = {id(p): n for n, p in tr.gan.named_parameters()}
+    assert all(names[i].startswith("G.") for i in groups["g"]) and all(names[i].startswith("D.") for i in groups["d"])
+    for phase in tr.phases:
+        before = {n: p.detach().clone() for n, p in tr.gan.named_parameters()}
+        tr._trainable(phase.group)
+        real, labels = tr.loader.next()
+        opt = tr.optims[phase.group]
+        opt.zero_grad(set_to_none=True)
+        loss, _ = phase.fn(real, labels)
+        loss.backward()
+        opt.step()
+        prefix = "G." if phase.group == "g" else "D."
+        changed = {n for n, p in tr.gan.named_parameters() if not torch.equal(before[n], p)}
+        assert changed and all(n.startswith(prefix) for n in changed), phase.group
+
+
+@pytest.mark.parametrize("name", TRANSLATORS)
+def test_translator_init_is_normal_002(name):
+    info = DataInfo("mnist2inverted", "images", (2, 32, 32), 10, domains=(("digit", 1), ("inverted", 1)))
+    if name == "pix2pix":
+        info = DataInfo("edges2mnist", "images", (2, 32, 32), 10, domains=(("edges", 1), ("digit", 1)), paired=True)
+    gan = GANS.get(name)(resolve(name), info)
+    ws = torch.cat([m.weight.detach().flatten() for m in gan.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert abs(ws.std().item() - 0.02) < 0.002 and abs(ws.mean().item()) < 0.001
+
+
+def test_translators_refuse_the_wrong_data_and_other_gans_refuse_translation_sets():
+    with pytest.raises(ConfigError, match="translation set"):
+        resolve("cyclegan", ["data=mnist"])
+    with pytest.raises(ConfigError, match="unpaired"):
+        resolve("pix2pix", ["data=mnist2inverted"])
+    with pytest.raises(ConfigError, match="Translators"):
+        resolve("dcgan", ["data=edges2mnist"])
+    info = DataInfo("mnist2coloured", "images", (4, 32, 32), 10, domains=(("digit", 1), ("coloured", 3)))
+    with pytest.raises(ConfigError, match="identity"):
+        GANS.get("cyclegan")(resolve("cyclegan", ["data=mnist2coloured", "model.identity=0.5"]), info)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        GANS.get("pix2pix")(resolve("pix2pix", ["data.resolution=28"]),
+                            DataInfo("edges2mnist", "images", (2, 28, 28), 10, domains=(("edges", 1), ("digit", 1)), paired=True))
+
+
+def test_the_history_is_in_the_checkpoint_and_resume_continues_exactly(tmp_path, mnist_root):
+    from gankit.train.loop import resume, start
+
+    common = ["data.size=64", "batch_size=4", "train.progress=false", "train.eval_every=0", "train.sample_every=0",
+              "train.checkpoint_every=2", "model.history=6", f"data.root={mnist_root}"] + TINY["cyclegan"]
+    full = start(resolve("cyclegan", common + ["steps=4", f"out={tmp_path / 'full'}"]))
+    full.fit()
+    half = start(resolve("cyclegan", common + ["steps=2", f"out={tmp_path / 'half'}"]))
+    half.fit()
+    assert half.gan.history_a._count == 6 and int(half.gan.history_a.count) == 6
+    again = resume(tmp_path / "half", ["steps=4"])
+    assert again.gan.history_a._count == 6 and torch.equal(again.gan.history_a.images, half.gan.history_a.images)
+    again.fit()
+    for k, v in full.gan.state_dict().items():
+        assert torch.equal(v, again.gan.state_dict()[k]), k
+
+
+# ------------------------------------------------------------------ evaluation, sampling, CLI
+def test_translation_metrics_of_the_identity_and_of_perfect_translators(tmp_path, mnist_root):
+    from gankit.metrics.translation import translation_metrics
+
+    cfg = tiny_cfg("cyclegan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    with torch.no_grad():  # make G: A -> B and F: B -> A exactly "invert" by swapping in a module that negates
+        gan.G["ab"] = Negate()
+        gan.G["ba"] = Negate()
+    r = translation_metrics(gan, tr.info, n=500, root=mnist_root)
+    # the perfect inverter keeps every class as well as the reference classifier reads MNIST (>= 99 %)
+    assert r["class_preserved_ab"] > 0.98 and r["class_preserved_ba"] > 0.98
+    assert r["cycle_l1_ab"] == 0 and r["cycle_l1_ba"] == 0
+    assert r["protocol"]["images"] == 500 and r["protocol"]["split"] == "test"
+
+
+class Negate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))  # where the GAN reads its device
+
+    def forward(self, x):
+        return -x
+
+
+def test_paired_metrics_are_l1_psnr_ssim_against_the_true_target(tmp_path, mnist_root):
+    from gankit.metrics.translation import translation_metrics
+
+    cfg = tiny_cfg("pix2pix", tmp_path, mnist_root, "data=mnist2colourised")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    tr.gan.G = Colourise()
+    r = translation_metrics(tr.gan, tr.info, n=200, root=mnist_root)
+    assert r["l1"] < 1e-6 and r["psnr"] > 100 and abs(r["ssim"] - 1) < 1e-6 and r["class_preserved_ab"] > 0.98
+    assert "cycle_l1_ab" not in r
+
+
+class Colourise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return colourised(x)
+
+
+def test_train_sample_eval_and_translate_from_the_command_line(tmp_path, mnist_root):
+    run = tmp_path / "p"
+    env = {**os.environ, "GANKIT_DATA": str(mnist_root)}
+    base = [sys.executable, "-m", "gankit.cli"]
+    out = subprocess.run(base + ["train", "pix2pix", "steps=2", "data.size=64", "batch_size=4", "model.g_width=4",
+                                 "model.d_width=4", "train.eval_every=2", "train.eval_samples=100", f"out={run}",
+                                 "train.progress=false"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    ev = json.loads((run / "eval.json").read_text())
+    assert {"l1", "psnr", "ssim", "class_preserved_ab", "cfid_ab"} <= set(ev)
+    assert (run / "samples" / "final.png").is_file()
+    edges_in = load_dataset("edges2mnist", root=mnist_root, resolution=32, split="test", size=5)[0][:, :1].numpy()
+    np.save(tmp_path / "in.npy", edges_in)
+    out = subprocess.run(base + ["translate", str(run), "--input", str(tmp_path / "in.npy"), "--out",
+                                 str(tmp_path / "out.npy")], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    y = np.load(tmp_path / "out.npy")
+    assert y.shape == (5, 1, 32, 32) and np.abs(y).max() <= 1
+    again = subprocess.run(base + ["translate", str(run), "--input", str(tmp_path / "in.npy"), "--out",
+                                   str(tmp_path / "out.npy")], capture_output=True, text=True, env=env)
+    assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
+    bad = subprocess.run(base + ["translate", str(run), "--input", str(tmp_path / "in.npy"), "--to", "a", "--out",
+                                 str(tmp_path / "o2.npy")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    ev2 = subprocess.run(base + ["eval", str(run), "--n", "100", "--overwrite"], capture_output=True, text=True, env=env)
+    assert ev2.returncode == 0, ev2.stderr
