@@ -13,7 +13,7 @@ from torch import nn
 
 from gankit.config import resolve
 from gankit.data import DataInfo, load_dataset, make_loader
-from gankit.data.domains import (TRANSLATION_SETS, UnpairedLoader, canonical, colourised, coloured, edges, hue_rgb,
+from gankit.data.domains import (UnpairedLoader, canonical, colourised, coloured, edges, hue_rgb,
                                  split_domains)
 from gankit.errors import ConfigError
 from gankit.gans import GANS
@@ -25,7 +25,9 @@ TRANSLATORS = sorted(n for n in GANS.names() if getattr(GANS.get(n), "translates
 TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
         "cyclegan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
         "discogan": ["model.g_width=4", "model.d_width=4"],
-        "dualgan": ["model.g_width=4", "model.d_width=4"]}
+        "dualgan": ["model.g_width=4", "model.d_width=4"],
+        "srgan": ["model.g_width=4", "model.blocks=1", "model.d_width=4", "model.d_hidden=8"],
+        "srresnet": ["model.g_width=4", "model.blocks=1"]}
 
 
 def tiny_cfg(name, tmp_path, root, *extra):
@@ -36,7 +38,7 @@ def tiny_cfg(name, tmp_path, root, *extra):
 
 # ------------------------------------------------------------------ domains and sets
 def test_the_translators_are_the_ones_this_file_covers():
-    assert TRANSLATORS == ["cyclegan", "discogan", "dualgan", "pix2pix"]
+    assert TRANSLATORS == ["cyclegan", "discogan", "dualgan", "pix2pix", "srgan", "srresnet"]
 
 
 def test_edges_of_a_filled_square_are_its_two_pixel_outline():
@@ -55,7 +57,7 @@ def test_colours_are_saturated_and_canonical_undoes_every_invertible_domain():
     assert torch.allclose(rgb.amax(-1), torch.ones(1000)) and rgb.min() >= 0
     assert torch.allclose(hue_rgb(torch.tensor([0.0, 1 / 3, 2 / 3])), torch.eye(3))  # red, green, blue
     x = torch.rand(6, 1, 16, 16) * 2 - 1
-    assert torch.equal(canonical("inverted", -x), x) and torch.equal(canonical("digit", x), x)
+    assert torch.equal(canonical("inverted", -x), x) and torch.equal(canonical("image", x), x)
     assert torch.allclose(canonical("colourised", colourised(x)), x, atol=1e-6)
     assert torch.allclose(canonical("coloured", coloured(x, torch.Generator().manual_seed(1))), x, atol=1e-6)
     assert canonical("edges", x) is None
@@ -66,16 +68,16 @@ def test_colours_are_saturated_and_canonical_undoes_every_invertible_domain():
 def test_paired_sets_hold_the_same_image_in_both_domains(mnist_root):
     base, yb, _ = load_dataset("mnist", root=mnist_root, resolution=32, split="test", size=50)
     x, y, info = load_dataset("edges2mnist", root=mnist_root, resolution=32, split="test", size=50)
-    assert info.domains == (("edges", 1), ("digit", 1)) and info.paired and x.shape == (50, 2, 32, 32)
+    assert info.domains == (("edges", 1), ("image", 1)) and info.paired and x.shape == (50, 2, 32, 32)
     a, b = split_domains(x, info)
     assert torch.equal(b, base) and torch.equal(a, edges(base)) and torch.equal(y, torch.stack([yb, yb], 1))
     x2, _, info2 = load_dataset("mnist2colourised", root=mnist_root, resolution=32, split="test", size=50)
-    assert info2.domains == (("digit", 1), ("colourised", 3)) and torch.equal(x2[:, 1:], colourised(base))
+    assert info2.domains == (("image", 1), ("colourised", 3)) and torch.equal(x2[:, 1:], colourised(base))
 
 
 def test_unpaired_sets_use_disjoint_halves_and_are_seeded(mnist_root):
     x, y, info = load_dataset("mnist2inverted", root=mnist_root, split="train", size=3000)
-    assert not info.paired and info.domains == (("digit", 1), ("inverted", 1))
+    assert not info.paired and info.domains == (("image", 1), ("inverted", 1))
     a, b = split_domains(x, info)
     rows_a = {bytes(r.numpy().tobytes()) for r in a.flatten(1)}
     assert not any(bytes((-r).numpy().tobytes()) in rows_a for r in b.flatten(1))  # no image in both domains
@@ -89,7 +91,7 @@ def test_unpaired_sets_use_disjoint_halves_and_are_seeded(mnist_root):
 
 
 def test_unpaired_loader_shuffles_each_domain_on_its_own_and_resumes_exactly():
-    info = DataInfo("mnist2inverted", "images", (2, 4, 4), 10, domains=(("digit", 1), ("inverted", 1)), paired=False)
+    info = DataInfo("mnist2inverted", "images", (2, 4, 4), 10, domains=(("image", 1), ("inverted", 1)), paired=False)
     n = 40
     x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 2, 4, 4).clone()
     y = torch.arange(n).view(n, 1).repeat(1, 2)
@@ -272,6 +274,10 @@ PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimise
     "dualgan": ("wgan", 16, 3000, 2, ("rmsprop", 5e-5), ("rmsprop", 5e-5),
                 {"g_arch": "unet", "cycle_weight": 500.0, "cycle_loss": "l1", "d_clip": 0.01, "history": 0},
                 "mnist2inverted"),
+    "srgan": ("nonsaturating", 16, 3000, 1, ("adam", 1e-4), ("adam", 1e-4),
+              {"blocks": 8, "content": "features", "adv_weight": 1e-3, "pretrain_steps": 1000}, "lowres2mnist"),
+    "srresnet": ("nonsaturating", 16, 3000, 1, ("adam", 1e-4), ("adam", 2e-4),
+                 {"blocks": 8, "content": "mse", "adv_weight": 0.0}, "lowres2mnist"),
 }
 
 
@@ -296,11 +302,12 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
     cfg = tiny_cfg(name, tmp_path, mnist_root)
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     order = [p.group for p in tr.phases]
-    assert order == (["d", "g"] if name == "pix2pix" else ["g", "d"])  # CycleGAN's: G's update, then D's
+    want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"]}.get(name, ["g", "d"])
+    assert order == want  # CycleGAN's: G's update, then D's
     groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
-    assert set(groups) == {"g", "d"} and not groups["g"] & groups["d"]
+    assert set(groups) == set(want) and not groups["g"] & groups.get("d", set())
     names = {id(p): n for n, p in tr.gan.named_parameters()}
-    assert all(names[i].startswith("G.") for i in groups["g"]) and all(names[i].startswith("D.") for i in groups["d"])
+    assert all(names[i].startswith("G.") for i in groups["g"]) and all(names[i].startswith("D.") for i in groups.get("d", ()))
     for phase in tr.phases:
         before = {n: p.detach().clone() for n, p in tr.gan.named_parameters()}
         tr._trainable(phase.group)
@@ -315,14 +322,25 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
         assert changed and all(n.startswith(prefix) for n in changed), phase.group
 
 
-@pytest.mark.parametrize("name", TRANSLATORS)
+@pytest.mark.parametrize("name", ["cyclegan", "discogan", "dualgan", "pix2pix"])
 def test_translator_init_is_normal_002(name):
-    info = DataInfo("mnist2inverted", "images", (2, 32, 32), 10, domains=(("digit", 1), ("inverted", 1)))
+    info = DataInfo("mnist2inverted", "images", (2, 32, 32), 10, domains=(("image", 1), ("inverted", 1)))
     if name == "pix2pix":
-        info = DataInfo("edges2mnist", "images", (2, 32, 32), 10, domains=(("edges", 1), ("digit", 1)), paired=True)
+        info = DataInfo("edges2mnist", "images", (2, 32, 32), 10, domains=(("edges", 1), ("image", 1)), paired=True)
     gan = GANS.get(name)(resolve(name), info)
     ws = torch.cat([m.weight.detach().flatten() for m in gan.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
     assert abs(ws.std().item() - 0.02) < 0.002 and abs(ws.mean().item()) < 0.001
+
+
+def test_srgan_init_is_pytorchs_default():
+    """SRGAN states no init; its nets keep PyTorch's (Kaiming-uniform, |w| <= 1 / sqrt(fan_in)), not N(0, 0.02)."""
+    info = DataInfo("lowres2mnist", "images", (2, 32, 32), 10, domains=(("lowres", 1), ("image", 1)), paired=True)
+    gan = GANS.get("srgan")(resolve("srgan"), info)
+    for m in gan.modules():
+        if isinstance(m, nn.Conv2d) and m.weight.shape[1] * m.weight[0, 0].numel() >= 64:
+            bound = 1 / (m.weight[0].numel()) ** 0.5
+            assert m.weight.abs().max() <= bound + 1e-7
+            assert abs(m.weight.std().item() - bound / 3 ** 0.5) < 0.15 * bound
 
 
 def test_translators_refuse_the_wrong_data_and_other_gans_refuse_translation_sets():
@@ -332,12 +350,12 @@ def test_translators_refuse_the_wrong_data_and_other_gans_refuse_translation_set
         resolve("pix2pix", ["data=mnist2inverted"])
     with pytest.raises(ConfigError, match="Translators"):
         resolve("dcgan", ["data=edges2mnist"])
-    info = DataInfo("mnist2coloured", "images", (4, 32, 32), 10, domains=(("digit", 1), ("coloured", 3)))
+    info = DataInfo("mnist2coloured", "images", (4, 32, 32), 10, domains=(("image", 1), ("coloured", 3)))
     with pytest.raises(ConfigError, match="identity"):
         GANS.get("cyclegan")(resolve("cyclegan", ["data=mnist2coloured", "model.identity=0.5"]), info)
     with pytest.raises(ConfigError, match="multiple of 32"):
         GANS.get("pix2pix")(resolve("pix2pix", ["data.resolution=28"]),
-                            DataInfo("edges2mnist", "images", (2, 28, 28), 10, domains=(("edges", 1), ("digit", 1)), paired=True))
+                            DataInfo("edges2mnist", "images", (2, 28, 28), 10, domains=(("edges", 1), ("image", 1)), paired=True))
 
 
 def test_the_history_is_in_the_checkpoint_and_resume_continues_exactly(tmp_path, mnist_root):
@@ -429,3 +447,140 @@ def test_train_sample_eval_and_translate_from_the_command_line(tmp_path, mnist_r
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     ev2 = subprocess.run(base + ["eval", str(run), "--n", "100", "--overwrite"], capture_output=True, text=True, env=env)
     assert ev2.returncode == 0, ev2.stderr
+
+
+# ------------------------------------------------------------------ super-resolution
+def test_lowres_is_a_x4_bicubic_downsample_stored_at_full_size():
+    from gankit.data.domains import bicubic_up, low_of, lowres
+
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    lr = lowres(x)
+    small = low_of(lr)
+    assert lr.shape == x.shape and small.shape == (3, 1, 8, 8)
+    want = nn.functional.interpolate(x, scale_factor=0.25, mode="bicubic", antialias=True, align_corners=False)
+    assert torch.allclose(small, want.clamp(-1, 1))
+    assert torch.equal(lr, small.repeat_interleave(4, 2).repeat_interleave(4, 3))  # each pixel 4 x 4 times
+    assert bicubic_up(small).shape == x.shape
+
+
+def test_srresnet_upsamples_x4_with_two_pixel_shuffles_and_d_is_vgg_style():
+    from gankit.models.superres import SRDiscriminator, SRResNet
+
+    G = SRResNet(3, width=8, blocks=2)
+    assert G(torch.randn(2, 3, 8, 8)).shape == (2, 3, 32, 32)
+    shuffles = [m for m in G.up if isinstance(m, nn.PixelShuffle)]
+    assert len(shuffles) == 2 and all(m.upscale_factor == 2 for m in shuffles)
+    assert sum(isinstance(m, nn.Module) and type(m).__name__ == "SRResidualBlock" for m in G.blocks) == 2
+    D = SRDiscriminator(3, 32, width=4, stages=4, hidden=16)
+    assert D(torch.randn(2, 3, 32, 32)).shape == (2,)
+    convs = [m for m in D.features if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.stride[0]) for c in convs] == [(4, 1), (4, 2), (8, 1), (8, 2), (16, 1), (16, 2),
+                                                               (32, 1), (32, 2)]
+    with pytest.raises(ValueError, match="powers of 2"):
+        SRResNet(1, factor=3)
+
+
+SR_TINY = ["model.g_width=4", "model.blocks=1", "model.d_width=4", "model.d_hidden=8"]
+
+
+def sr_trainer(tmp_path, root, name="srgan", *extra):
+    cfg = resolve(name, [f"data.root={root}", "data.size=64", "batch_size=4", "steps=4", f"out={tmp_path / name}",
+                         "train.progress=false", "train.eval_every=0", "train.sample_every=0"]
+                  + [t for t in SR_TINY if name == "srgan" or "d_" not in t] + list(extra))
+    return Trainer(cfg, prepare_run_dir(cfg, False))
+
+
+def test_srgan_loss_is_content_plus_1e3_adversarial_after_the_pretraining(tmp_path, mnist_root):
+    tr = sr_trainer(tmp_path, mnist_root, "srgan", "model.pretrain_steps=2")
+    gan = tr.gan
+    real, _ = tr.loader.next()
+    low, high = real[:, :1], real[:, 1:]
+    gan.eval()
+    with torch.no_grad():
+        fake = gan.G(low)
+        feats = gan._content
+        content = (feats(fake) - feats(high)).pow(2).mean()
+        adv = nn.functional.softplus(-gan.D(fake)).mean()
+        got, logs = gan.g_step(real, None)
+        assert torch.allclose(got, content, atol=1e-6) and float(logs["g_loss"]) == 0  # pretraining: content alone
+        gan.after_step("g")
+        gan.after_step("g")
+        got, _ = gan.g_step(real, None)
+        assert torch.allclose(got, content + 1e-3 * adv, atol=1e-6)
+    assert int(gan.g_updates) == 2 and "g_updates" in gan.state_dict()
+    # the content network is frozen and not in the checkpoint
+    assert not any("_content" in k for k in gan.state_dict())
+
+
+def test_srresnet_is_the_pixel_mse_alone_without_d(tmp_path, mnist_root):
+    tr = sr_trainer(tmp_path, mnist_root, "srresnet")
+    gan = tr.gan
+    assert set(tr.optims) == {"g"} and [p.group for p in tr.phases] == ["g"] and not list(gan.D.parameters())
+    real, _ = tr.loader.next()
+    with torch.no_grad():
+        got, _ = gan.g_step(real, None)
+        assert torch.allclose(got, (gan.G(real[:, :1]) - real[:, 1:]).pow(2).mean(), atol=1e-7)
+    tr.train_step()
+
+
+def test_super_resolvers_take_small_images_and_refuse_other_sets(tmp_path, mnist_root):
+    tr = sr_trainer(tmp_path, mnist_root, "srresnet")
+    small = torch.rand(2, 1, 8, 8) * 2 - 1
+    assert tr.gan.translate(small).shape == (2, 1, 32, 32)
+    assert torch.equal(tr.gan.translate(small), tr.gan.translate(small.repeat_interleave(4, 2).repeat_interleave(4, 3)))
+    with pytest.raises(Exception, match="must have shape"):
+        tr.gan.translate(torch.rand(2, 1, 16, 16))
+    with pytest.raises(ConfigError, match="super-resolution set"):
+        resolve("srgan", ["data=edges2mnist"])
+    with pytest.raises(ConfigError, match="vgg_weights"):
+        resolve("srgan", ["model.content=vgg"])
+
+
+def test_vgg_content_loads_a_local_state_dict_and_refuses_bad_files(tmp_path):
+    from torchvision.models import vgg19
+
+    from gankit.nn.perceptual import VGG54_LAYERS, VGGFeatures
+
+    torch.manual_seed(0)
+    features = vgg19().features[:VGG54_LAYERS]
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, tmp_path / "vgg.pth")
+    vgg = VGGFeatures(str(tmp_path / "vgg.pth"))
+    out = vgg(torch.rand(1, 1, 32, 32) * 2 - 1)
+    assert out.shape == (1, 512, 2, 2)
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot read"):
+        VGGFeatures(str(tmp_path / "bad.pth"))
+    with pytest.raises(ConfigError, match="not a file"):
+        VGGFeatures(str(tmp_path / "missing.pth"))
+
+
+def test_sr_metrics_score_the_bicubic_baseline(tmp_path, mnist_root):
+    from gankit.metrics.translation import translation_metrics
+
+    tr = sr_trainer(tmp_path, mnist_root, "srresnet")
+    tr.gan.G = Bicubic()
+    r = translation_metrics(tr.gan, tr.info, n=300, root=mnist_root)
+    assert abs(r["psnr"] - r["psnr_bicubic"]) < 1e-9 and abs(r["ssim"] - r["ssim_bicubic"]) < 1e-9
+    assert abs(r["perceptual"] - r["perceptual_bicubic"]) < 1e-6 and 0 <= r["class_preserved_ab"] <= 1
+
+
+class Bicubic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        from gankit.data.domains import bicubic_up, low_of
+
+        return bicubic_up(low_of(x))
+
+
+def test_photo_patches_are_seeded_and_keep_train_and_test_apart():
+    pytest.importorskip("skimage", reason="scikit-image (a test dependency) reads the bundled photographs")
+    from gankit.data.domains import photo_patches
+
+    a = photo_patches("train", 32, 70, torch.Generator().manual_seed(0))
+    b = photo_patches("train", 32, 70, torch.Generator().manual_seed(0))
+    assert a.shape == (70, 3, 32, 32) and torch.equal(a, b) and a.min() >= -1 and a.max() <= 1
+    x, y, info = load_dataset("lowres2photos", resolution=32, split="test", size=14)
+    assert info.domains == (("lowres", 3), ("image", 3)) and info.num_classes == 0 and x.shape == (14, 6, 32, 32)

@@ -2,7 +2,7 @@
 
 A **domain** is a deterministic (or seeded) function of a base dataset's grayscale images in ``[-1, 1]``:
 
-* ``digit``: the images themselves (1 channel);
+* ``image``: the images themselves (the base's channels: 1 for MNIST and Fashion-MNIST, 3 for photographs);
 * ``inverted``: white background, black strokes, ``-x`` (1 channel);
 * ``edges``: the outline of the shape, a morphological gradient of the image thresholded at its mid grey
   (a 3 x 3 dilation minus a 3 x 3 erosion), the "edges -> photo" input of pix2pix (Isola et al. 2016,
@@ -11,7 +11,13 @@ A **domain** is a deterministic (or seeded) function of a base dataset's graysca
   bottom, a fixed function of the pixel's position and intensity, so a paired translator can learn it
   (3 channels);
 * ``coloured``: the strokes in one random saturated colour per image (seeded), black background; the colour
-  is not a function of the digit, as in the unpaired MNIST <-> coloured MNIST setting (3 channels).
+  is not a function of the digit, as in the unpaired MNIST <-> coloured MNIST setting (3 channels);
+* ``lowres``: the image downsampled x4 (bicubic, antialiased), stored at full size by repeating pixels
+  (super-resolution's input; :func:`low_of` recovers the small image).
+
+Super-resolution also has natural images: ``lowres2photos`` takes seeded RGB patches of the photographs bundled
+with scikit-image (:data:`PHOTOS`; training patches from the left three quarters of each photograph, test
+patches from the right quarter).
 
 Every colour used has its largest channel at 1, so :func:`canonical` recovers the grey image of a coloured
 one as the maximum over channels; that is how the reference classifiers of the base dataset read translated
@@ -41,8 +47,30 @@ from ..errors import DataError
 from .base import DATASETS, DataInfo, Loaded
 from .loader import DeviceLoader
 
-#: domain -> channels
-DOMAIN_CHANNELS: Dict[str, int] = {"digit": 1, "inverted": 1, "edges": 1, "colourised": 3, "coloured": 3}
+#: domain -> channels (None: the base's own, 1 for MNIST, 3 for photographs)
+DOMAIN_CHANNELS: Dict[str, Optional[int]] = {"image": None, "inverted": 1, "edges": 1, "colourised": 3, "coloured": 3,
+                                             "lowres": None}
+#: the super-resolution factor of the ``lowres`` domain (SRGAN's x4)
+SR_FACTOR = 4
+
+
+def lowres(x: torch.Tensor, factor: int = SR_FACTOR) -> torch.Tensor:
+    """Low-resolution images for super-resolution: ``x`` downsampled by ``factor`` with an antialiased bicubic
+    filter (SRGAN, Ledig et al. 2016, arXiv 1609.04802, Sec. 3: "a bicubic kernel with downsampling factor r"),
+    clamped to [-1, 1], then stored at the original size by repeating each pixel ``factor`` x ``factor`` times
+    (so both domains of a set have one size; :func:`low_of` takes the small image back exactly)."""
+    small = F.interpolate(x, scale_factor=1 / factor, mode="bicubic", antialias=True, align_corners=False)
+    return F.interpolate(small.clamp(-1, 1), scale_factor=factor, mode="nearest")
+
+
+def low_of(x: torch.Tensor, factor: int = SR_FACTOR) -> torch.Tensor:
+    """The small image of a stored ``lowres`` one (every ``factor``-th pixel)."""
+    return x[..., ::factor, ::factor]
+
+
+def bicubic_up(small: torch.Tensor, factor: int = SR_FACTOR) -> torch.Tensor:
+    """The bicubic baseline of super-resolution: ``small`` upsampled by ``factor``, clamped to [-1, 1]."""
+    return F.interpolate(small, scale_factor=factor, mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 def edges(x: torch.Tensor) -> torch.Tensor:
@@ -77,7 +105,7 @@ def coloured(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def make_domain(name: str, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Images of base grayscale ``x`` (``(N, 1, H, W)``) in domain ``name``."""
-    if name == "digit":
+    if name == "image":
         return x
     if name == "inverted":
         return -x
@@ -87,13 +115,15 @@ def make_domain(name: str, x: torch.Tensor, generator: torch.Generator) -> torch
         return colourised(x)
     if name == "coloured":
         return coloured(x, generator)
+    if name == "lowres":
+        return lowres(x)
     raise DataError(f"unknown domain '{name}' (domains: {', '.join(DOMAIN_CHANNELS)})")
 
 
 def canonical(name: str, x: torch.Tensor) -> Optional[torch.Tensor]:
     """Images of domain ``name`` mapped back to the base dataset's grey images (what its reference classifier
     reads), or None where the domain loses the image (``edges``)."""
-    if name == "digit":
+    if name == "image":
         return x
     if name == "inverted":
         return -x
@@ -104,13 +134,49 @@ def canonical(name: str, x: torch.Tensor) -> Optional[torch.Tensor]:
 
 #: registered translation sets: name -> (paired, (base A, domain A), (base B, domain B))
 TRANSLATION_SETS: Dict[str, Tuple[bool, Tuple[str, str], Tuple[str, str]]] = {
-    "edges2mnist": (True, ("mnist", "edges"), ("mnist", "digit")),
-    "edges2fashion": (True, ("fashion-mnist", "edges"), ("fashion-mnist", "digit")),
-    "mnist2colourised": (True, ("mnist", "digit"), ("mnist", "colourised")),
-    "mnist2inverted": (False, ("mnist", "digit"), ("mnist", "inverted")),
-    "mnist2coloured": (False, ("mnist", "digit"), ("mnist", "coloured")),
-    "mnist2fashion": (False, ("mnist", "digit"), ("fashion-mnist", "digit")),
+    "edges2mnist": (True, ("mnist", "edges"), ("mnist", "image")),
+    "edges2fashion": (True, ("fashion-mnist", "edges"), ("fashion-mnist", "image")),
+    "mnist2colourised": (True, ("mnist", "image"), ("mnist", "colourised")),
+    "mnist2inverted": (False, ("mnist", "image"), ("mnist", "inverted")),
+    "mnist2coloured": (False, ("mnist", "image"), ("mnist", "coloured")),
+    "mnist2fashion": (False, ("mnist", "image"), ("fashion-mnist", "image")),
+    "lowres2mnist": (True, ("mnist", "lowres"), ("mnist", "image")),
+    "lowres2fashion": (True, ("fashion-mnist", "lowres"), ("fashion-mnist", "image")),
+    "lowres2photos": (True, ("photos", "lowres"), ("photos", "image")),
 }
+#: the super-resolution sets (A: the low-resolution images, B: the originals)
+SR_SETS = tuple(n for n, v in TRANSLATION_SETS.items() if v[1][1] == "lowres")
+
+#: the photographs bundled with scikit-image (skimage.data, no download): the training patches come from the left
+#: three quarters of each, the test patches from the right quarter
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+PHOTO_PATCHES = {"train": 20000, "test": 2000}
+
+
+def photo_patches(split: str, resolution: int, size: Optional[int], generator: torch.Generator) -> torch.Tensor:
+    """Seeded random ``resolution`` x ``resolution`` RGB patches of :data:`PHOTOS` in [-1, 1], ``(N, 3, R, R)``: as
+    many from each photograph, from its left three quarters (train) or its right quarter (test)."""
+    try:
+        import skimage.data
+    except ImportError:
+        raise DataError("lowres2photos reads the photographs bundled with scikit-image; install it "
+                        "(pip install scikit-image)") from None
+    n = PHOTO_PATCHES[split] if size is None else size
+    per = -(-n // len(PHOTOS))
+    parts = []
+    for name in PHOTOS:
+        img = torch.from_numpy(getattr(skimage.data, name)()[..., :3].copy()).permute(2, 0, 1).float() / 127.5 - 1
+        w = img.shape[-1]
+        cut = (3 * w) // 4
+        region = img[..., :cut] if split == "train" else img[..., cut:]
+        h, w = region.shape[-2:]
+        if h < resolution or w < resolution:
+            raise DataError(f"lowres2photos: data.resolution={resolution} is larger than the {split} part of the "
+                            f"photograph '{name}' ({h} x {w})")
+        top = torch.randint(0, h - resolution + 1, (per,), generator=generator)
+        left = torch.randint(0, w - resolution + 1, (per,), generator=generator)
+        parts += [region[:, t:t + resolution, l:l + resolution] for t, l in zip(top.tolist(), left.tolist())]
+    return torch.stack(parts[:n])
 
 
 def base_of(info: DataInfo, side: int) -> str:
@@ -133,6 +199,14 @@ def load_translation_set(name: str, *, root=None, resolution: int = 28, channels
                         f"leave data.channels unset")
     paired, (base_a, dom_a), (base_b, dom_b) = TRANSLATION_SETS[name]
     gen = torch.Generator().manual_seed(seed * 1000003 + (0 if split == "train" else 1))
+    if name in SR_SETS and resolution % SR_FACTOR:
+        raise DataError(f"{name}: data.resolution must be a multiple of the x{SR_FACTOR} factor, got {resolution}")
+    if base_a == "photos":  # natural RGB patches; no classes
+        hr = photo_patches(split, resolution, size, gen)
+        x = torch.cat([make_domain(dom_a, hr, gen), hr], 1).contiguous()
+        info = DataInfo(name=name, kind="images", shape=tuple(x.shape[1:]), num_classes=0,
+                        domains=((dom_a, 3), (dom_b, 3)), paired=True)
+        return x, torch.zeros(len(x), 2, dtype=torch.long), info
     # data.size keeps the first `size` rows; the base sets are read only as far as those need
     need = None if size is None else (size if paired or base_a != base_b else 2 * size)
     kw = dict(root=root, resolution=resolution, channels=1, download=download, split=split, size=need)
@@ -219,5 +293,5 @@ def is_translation(name) -> bool:
     return name in TRANSLATION_SETS
 
 
-__all__ = ["DOMAIN_CHANNELS", "TRANSLATION_SETS", "UnpairedLoader", "canonical", "edges", "hue_rgb", "make_domain",
+__all__ = ["DOMAIN_CHANNELS", "SR_SETS", "TRANSLATION_SETS", "bicubic_up", "low_of", "lowres", "UnpairedLoader", "canonical", "edges", "hue_rgb", "make_domain",
            "split_domains", "base_of", "is_translation"]

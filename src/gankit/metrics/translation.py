@@ -11,7 +11,10 @@ images of the source domain:
   target-domain test images (both mapped back to grey; the same condition);
 * ``cycle_l1_<ab|ba>`` (two-way translators): mean |x - F(G(x))|, on images in [-1, 1];
 * paired sets: ``l1``, ``psnr`` (dB) and ``ssim`` (Wang et al. 2004) of the output against the true target
-  image, averaged over the images.
+  image, averaged over the images;
+* super-resolution sets: also ``psnr_bicubic``, ``ssim_bicubic``, ``l1_bicubic`` of the bicubic upsampling of
+  the small image, and ``perceptual`` / ``perceptual_bicubic``: the mean distance to the original in a fixed
+  feature space (:func:`perceptual_distance`).
 
 The result carries its protocol (split, number of images, classifier and its weights' SHA-256, seed).
 """
@@ -21,10 +24,33 @@ from typing import Dict, Optional
 
 import torch
 
-from ..data.domains import base_of, canonical, split_domains
-from .features import get_extractor
+from ..data.domains import SR_SETS, base_of, bicubic_up, canonical, low_of, split_domains
+from .features import CLASSIFIER_DATASETS, get_extractor
 from .frechet import fid_from_features
 from .image_quality import psnr, ssim
+
+
+def perceptual_distance(x: torch.Tensor, y: torch.Tensor, extractor) -> torch.Tensor:
+    """Per image, the Euclidean distance between the penultimate features of ``x`` and ``y`` in ``extractor``'s
+    fixed feature space (colour images: their channels' mean, the grey the reference classifiers read)."""
+    if x.shape[1] == 3:
+        x, y = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
+    fx, _ = extractor(x)
+    fy, _ = extractor(y)
+    return (fx - fy).norm(dim=1)
+
+
+def sr_metrics(out: torch.Tensor, low: torch.Tensor, high: torch.Tensor, base: str, device) -> Dict[str, float]:
+    """PSNR / SSIM of the super-resolved ``out`` and of the bicubic upsampling of the small image, both against the
+    original ``high``; and the perceptual distance of each to ``high`` in the reference classifier's features (the
+    MNIST classifier's for photographs: a fixed feature space, not a perceptual model of natural images)."""
+    bicubic = bicubic_up(low_of(low))
+    ext = get_extractor("classifier", base if base in CLASSIFIER_DATASETS else "mnist", device)
+    return {"psnr_bicubic": psnr(bicubic, high).mean().item(), "ssim_bicubic": ssim(bicubic, high).mean().item(),
+            "l1_bicubic": (bicubic - high).abs().mean().item(),
+            "perceptual": perceptual_distance(out, high, ext).mean().item(),
+            "perceptual_bicubic": perceptual_distance(bicubic, high, ext).mean().item(),
+            "perceptual_features": ext.name}
 
 
 def _grey(info, side: int, x: torch.Tensor) -> Optional[torch.Tensor]:
@@ -55,9 +81,11 @@ def translation_metrics(gan, info, n: int = 2500, seed: int = 0, split: str = "t
         if len(gan.directions) == 2:
             back = gan.translate(out, "ba" if direction == "ab" else "ab").to(device)
             result[f"cycle_l1_{direction}"] = (back - source.to(device)).abs().mean().item()
+        if info.name in SR_SETS:  # super-resolution: the bicubic baseline and a perceptual distance
+            result.update(sr_metrics(out, source.to(device), target.to(device), base_of(info, tgt), device))
         grey_out, grey_real = _grey(info, tgt, out), _grey(info, tgt, target.to(device))
         base_src, base_tgt = base_of(info, src), base_of(info, tgt)
-        if grey_out is None or base_src != base_tgt:
+        if grey_out is None or base_src != base_tgt or base_tgt not in CLASSIFIER_DATASETS:
             continue
         if base_tgt not in extractors:
             extractors[base_tgt] = get_extractor("classifier", base_tgt, device)

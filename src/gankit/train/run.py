@@ -317,9 +317,10 @@ class Run:
         resized to the run's resolution, in sorted order)."""
         from ..data.imagefolder import collect_images, read_image
 
-        self._translator("translate")
+        gan = self._translator("translate")
         src = 0 if (to or "b").lower() == "b" else 1
-        channels, side = self.info.domains[src][1], self.info.shape[-1]
+        channels, sides = self.info.domains[src][1], gan.input_sides
+        side = sides[-1]  # image files are read at the smallest side the run takes (a super-resolver's input)
         source = Path(source)
         if source.is_dir():
             files = collect_images(source)
@@ -338,9 +339,10 @@ class Run:
             raise GankitError(f"cannot read '{source}' as a NumPy array: {' '.join(str(e).split())}") from None
         if arr.ndim == 3:
             arr = arr[:, None]
-        if arr.ndim != 4 or arr.shape[1] != channels or arr.shape[2:] != (side, side):
+        if arr.ndim != 4 or arr.shape[1] != channels or arr.shape[2] != arr.shape[3] or arr.shape[3] not in sides:
+            want = " or ".join(f"(N, {channels}, {s}, {s})" for s in sides)
             raise GankitError(f"'{source}' holds an array of shape {arr.shape}; this run translates images of shape "
-                              f"(N, {channels}, {side}, {side}) (domain {self.info.domains[src][0]})")
+                              f"{want} (domain {self.info.domains[src][0]})")
         if arr.dtype == np.uint8:
             return torch.from_numpy(arr.astype(np.float32)) / 127.5 - 1
         if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all() or np.abs(arr).max() > 1 + 1e-6:

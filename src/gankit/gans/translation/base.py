@@ -76,6 +76,11 @@ class Translator(GAN):
             raise GankitError(f"GAN '{self.cfg.gan}' translates A -> B only")
         return G
 
+    @property
+    def input_sides(self) -> Tuple[int, ...]:
+        """The image sides the generators take (the run's resolution; a super-resolver also takes small images)."""
+        return (self.info.shape[-1],)
+
     @torch.no_grad()
     def translate(self, x: Tensor, direction: str = "ab", ema: bool = True, chunk: int = 500) -> Tensor:
         """Images ``x`` of the source domain translated (``direction`` ``ab``: A -> B, ``ba``: B -> A), with the
@@ -83,9 +88,10 @@ class Translator(GAN):
         if direction not in self.directions:
             raise GankitError(f"GAN '{self.cfg.gan}' translates {' and '.join(self.directions)}, not '{direction}'")
         src = self.domain_channels[0 if direction == "ab" else 1]
-        if x.dim() != 4 or x.shape[1] != src or tuple(x.shape[-2:]) != tuple(self.info.shape[-2:]):
+        if x.dim() != 4 or x.shape[1] != src or x.shape[-2] != x.shape[-1] or x.shape[-1] not in self.input_sides:
+            sides = " or ".join(f"(N, {src}, {s}, {s})" for s in self.input_sides)
             raise GankitError(f"images to translate {direction[0].upper()} -> {direction[1].upper()} must have shape "
-                              f"(N, {src}, {self.info.shape[-2]}, {self.info.shape[-1]}), got {tuple(x.shape)}")
+                              f"{sides}, got {tuple(x.shape)}")
         G = self.generator(direction, ema)
         was = G.training
         G.eval()
