@@ -27,7 +27,8 @@ TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
         "discogan": ["model.g_width=4", "model.d_width=4"],
         "dualgan": ["model.g_width=4", "model.d_width=4"],
         "srgan": ["model.g_width=4", "model.blocks=1", "model.d_width=4", "model.d_hidden=8"],
-        "srresnet": ["model.g_width=4", "model.blocks=1"]}
+        "srresnet": ["model.g_width=4", "model.blocks=1"],
+        "stargan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"]}
 
 
 def tiny_cfg(name, tmp_path, root, *extra):
@@ -38,7 +39,7 @@ def tiny_cfg(name, tmp_path, root, *extra):
 
 # ------------------------------------------------------------------ domains and sets
 def test_the_translators_are_the_ones_this_file_covers():
-    assert TRANSLATORS == ["cyclegan", "discogan", "dualgan", "pix2pix", "srgan", "srresnet"]
+    assert TRANSLATORS == ["cyclegan", "discogan", "dualgan", "pix2pix", "srgan", "srresnet", "stargan"]
 
 
 def test_edges_of_a_filled_square_are_its_two_pixel_outline():
@@ -278,6 +279,8 @@ PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimise
               {"blocks": 8, "content": "features", "adv_weight": 1e-3, "pretrain_steps": 1000}, "lowres2mnist"),
     "srresnet": ("nonsaturating", 16, 3000, 1, ("adam", 1e-4), ("adam", 2e-4),
                  {"blocks": 8, "content": "mse", "adv_weight": 0.0}, "lowres2mnist"),
+    "stargan": ("wgan", 16, 3000, 5, ("adam", 1e-4), ("adam", 1e-4),
+                {"blocks": 3, "d_layers": 3, "lambda_cls": 1.0, "lambda_rec": 10.0}, "mnist-attributes"),
 }
 
 
@@ -302,7 +305,7 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
     cfg = tiny_cfg(name, tmp_path, mnist_root)
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     order = [p.group for p in tr.phases]
-    want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"]}.get(name, ["g", "d"])
+    want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"], "stargan": ["d", "g"]}.get(name, ["g", "d"])
     assert order == want  # CycleGAN's: G's update, then D's
     groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
     assert set(groups) == set(want) and not groups["g"] & groups.get("d", set())
@@ -332,10 +335,15 @@ def test_translator_init_is_normal_002(name):
     assert abs(ws.std().item() - 0.02) < 0.002 and abs(ws.mean().item()) < 0.001
 
 
-def test_srgan_init_is_pytorchs_default():
-    """SRGAN states no init; its nets keep PyTorch's (Kaiming-uniform, |w| <= 1 / sqrt(fan_in)), not N(0, 0.02)."""
+@pytest.mark.parametrize("name", ["srgan", "stargan"])
+def test_srgan_and_stargan_init_is_pytorchs_default(name):
+    """SRGAN states no init and StarGAN's code sets none; their nets keep PyTorch's (Kaiming-uniform,
+    |w| <= 1 / sqrt(fan_in)), not N(0, 0.02)."""
     info = DataInfo("lowres2mnist", "images", (2, 32, 32), 10, domains=(("lowres", 1), ("image", 1)), paired=True)
-    gan = GANS.get("srgan")(resolve("srgan"), info)
+    if name == "stargan":
+        info = DataInfo("mnist-attributes", "images", (3, 32, 32), 10, attributes=("r", "g", "b", "t", "o"),
+                        attribute_groups=((0, 1, 2),))
+    gan = GANS.get(name)(resolve(name), info)
     for m in gan.modules():
         if isinstance(m, nn.Conv2d) and m.weight.shape[1] * m.weight[0, 0].numel() >= 64:
             bound = 1 / (m.weight[0].numel()) ** 0.5
@@ -584,3 +592,71 @@ def test_photo_patches_are_seeded_and_keep_train_and_test_apart():
     assert a.shape == (70, 3, 32, 32) and torch.equal(a, b) and a.min() >= -1 and a.max() <= 1
     x, y, info = load_dataset("lowres2photos", resolution=32, split="test", size=14)
     assert info.domains == (("lowres", 3), ("image", 3)) and info.num_classes == 0 and x.shape == (14, 6, 32, 32)
+
+
+# ------------------------------------------------------------------ StarGAN and the attribute set
+def test_attribute_set_layout_and_transforms(mnist_root):
+    from gankit.data.attributes import ATTRIBUTES, apply_attributes, rotate, thicken
+
+    x, y, info = load_dataset("mnist-attributes", root=mnist_root, split="test", size=200)
+    base, yb, _ = load_dataset("mnist", root=mnist_root, split="test", size=200)
+    assert info.attributes == ATTRIBUTES and info.attribute_groups == ((0, 1, 2),) and x.shape == (200, 3, 28, 28)
+    assert torch.equal(y[:, 0], yb) and torch.equal(y[:, 1:4].sum(1), torch.ones(200, dtype=torch.long))
+    assert torch.equal(x, apply_attributes(base, y[:, 1:]))
+    assert 0.3 < y[:, 4].float().mean() < 0.7 and 0.3 < y[:, 5].float().mean() < 0.7
+    x2, y2, _ = load_dataset("mnist-attributes", root=mnist_root, split="test", size=200)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    img = torch.rand(2, 1, 8, 8) * 2 - 1
+    assert torch.allclose(rotate(img, 90.0), torch.rot90(img, -1, dims=(2, 3)), atol=1e-5)  # clockwise
+    assert torch.equal(thicken(img)[0, 0, 3, 3], img[0, 0, 2:5, 2:5].max())
+    red = apply_attributes(img, torch.tensor([[1, 0, 0, 0, 0], [0, 0, 1, 0, 0]]))
+    assert torch.equal(red[0, 0], img[0, 0]) and (red[0, 1:] == -1).all() and torch.equal(red[1, 2], img[1, 0])
+
+
+def test_stargan_losses_by_hand(tmp_path, mnist_root):
+    cfg = tiny_cfg("stargan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    real, labels = tr.loader.next()
+    c_org = labels[:, 1:].float()
+    bce = nn.functional.binary_cross_entropy_with_logits
+    torch.manual_seed(5)
+    perm = torch.randperm(4)
+    c_trg = c_org[perm]
+    with torch.no_grad():
+        fake = gan.G(real, c_trg)
+        src_r, cls_r = gan.D(real)
+        src_f, cls_f = gan.D(fake)
+        want_g = -src_f.mean() + bce(cls_f, c_trg, reduction="sum") / 4 + 10 * (real - gan.G(fake, c_org)).abs().mean()
+        torch.manual_seed(5)
+        got_g, logs = gan.g_step(real, labels)
+    assert torch.allclose(got_g, want_g, atol=1e-5)
+    torch.manual_seed(5)
+    want_adv = src_f.mean() - src_r.mean()
+    got_d, logs = gan.d_step(real, labels)
+    assert torch.allclose(logs["d_loss"], want_adv, atol=1e-5)
+    assert torch.allclose(logs["d_cls"], bce(cls_r, c_org, reduction="sum") / 4, atol=1e-5)
+    assert torch.allclose(got_d, want_adv + logs["d_cls"] + 10 * logs["gp"], atol=1e-5)
+
+
+def test_stargan_reconstructs_with_the_source_attributes_and_parses_targets(tmp_path, mnist_root):
+    cfg = tiny_cfg("stargan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    calls = []
+    real_forward = gan.G.forward
+    gan.G.forward = lambda x, c: (calls.append(c.clone()), real_forward(x, c))[1]
+    real, labels = tr.loader.next()
+    gan.g_step(real, labels)
+    assert len(calls) == 2 and torch.equal(calls[1], labels[:, 1:].float())  # G(G(x, c), c'): back with c'
+    assert sorted(map(tuple, calls[0].tolist())) == sorted(map(tuple, labels[:, 1:].float().tolist()))
+    assert torch.equal(gan.target("red,thick"), torch.tensor([1.0, 0, 0, 1, 0]))
+    for bad, why in (("red,blue", "exactly one"), ("purple", "unknown attribute"), ("thick", "exactly one"), ("", "give")):
+        with pytest.raises(Exception, match=why):
+            gan.target(bad)
+    out = gan.translate(real, gan.target("blue,rotated"))
+    assert out.shape == real.shape
+    x, y = gan.sample_with_labels(3)
+    assert x.shape == (3, 3, 32, 32) and y.shape == (3,)
+    grid, per = gan.sample_grid(64)
+    assert grid.shape == (8 * 6, 3, 32, 32) and per == 8  # input, three colours, thick and rotated switched

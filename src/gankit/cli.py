@@ -97,15 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--input", required=True, metavar="FILE.npy|DIR",
                     help="images of the source domain: a .npy array (N, C, H, W) or (N, H, W), floats in [-1, 1] or "
                     "uint8; or a folder of image files (sorted by name)")
-    tr.add_argument("--to", default="b", metavar="a|b", help="the domain to translate into (default b; a for the "
-                    "two-way runs)")
+    tr.add_argument("--to", default=None, metavar="a|b|ATTRS", help="the domain to translate into (default b; a for "
+                    "the two-way runs); stargan: the target attributes, comma-separated, e.g. red,thick")
     tr.add_argument("--out", required=True, metavar="FILE.npy|FILE.png|DIR",
                     help="a .npy array, a .png grid, or a new folder of PNG files named like the inputs")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     tr.add_argument("--device", default="cpu")
 
     c = sub.add_parser("classifier", help="train a reference classifier with its fixed recipe")
-    c.add_argument("dataset", help="mnist | fashion-mnist")
+    c.add_argument("dataset", help="mnist | fashion-mnist | mnist-attributes (the attribute classifier)")
     c.add_argument("--out-dir", default=None, help="where to write it (default: the installed package's weights)")
     c.add_argument("--epochs", type=int, default=None, help="override the recipe (the record says so)")
     c.add_argument("--data-root", metavar="DIR")
@@ -305,7 +305,6 @@ def cmd_translate(a) -> None:
     from .errors import GankitError
     from .train.run import load_run
 
-    a.to = (a.to or "b").lower()
     out = Path(a.out)
     to_dir = out.suffix == ""
     if not to_dir and out.suffix not in (".npy", ".png"):
@@ -317,6 +316,7 @@ def cmd_translate(a) -> None:
     run = load_run(a.run_dir, device=a.device)
     x = run.read_translation_input(a.input, a.to)
     y = run.translate(x, a.to)
+    where = run.gan.describe(run.gan.target(a.to))
     from .io import atomic_write_bytes
     from .viz import save_image_grid
 
@@ -336,7 +336,7 @@ def cmd_translate(a) -> None:
         out.mkdir(parents=True, exist_ok=True)
         for name, img in zip(names, y):
             save_image_grid(img[None], out / f"{name}.png", nrow=1, padding=0)
-    print(f"translated {len(y)} images into domain {a.to} ({run.info.domains[0 if a.to == 'a' else 1][0]}): {out}")
+    print(f"translated {len(y)} images into {where}: {out}")
 
 
 def _parse_code(text: str) -> int:

@@ -5,7 +5,8 @@
 * ``mnist`` and ``fashion-mnist`` read from the original IDX files;
 * ``imagefolder``: any directory of images, class sub-directories giving labels;
 * translation sets ``<A>2<B>`` (``edges2mnist``, ``mnist2inverted``, ...) derived from those: two domains of
-  images, paired or unpaired (see :mod:`.domains`).
+  images, paired or unpaired (see :mod:`.domains`);
+* ``mnist-attributes``: MNIST digits with seeded colour, thickness and rotation attributes (:mod:`.attributes`).
 
 ``load_dataset`` returns the whole dataset as CPU tensors; ``DeviceLoader`` moves it to the
 training device once and serves seeded, resumable minibatches; ``make_loader`` chooses it or, for
@@ -15,7 +16,7 @@ not known with ``UNLABELLED`` (see :mod:`.fewlabels`).
 from .base import DATASETS, DataInfo, load_dataset
 from .loader import DeviceLoader
 from .fewlabels import UNLABELLED, FewLabelLoader, make_loader, select_labelled
-from . import toy, mnist, imagefolder, domains  # noqa: F401  (register the datasets)
+from . import toy, mnist, imagefolder, domains, attributes  # noqa: F401  (register the datasets)
 
 __all__ = ["DATASETS", "DataInfo", "DeviceLoader", "FewLabelLoader", "UNLABELLED", "load_dataset", "make_loader",
            "select_labelled"]

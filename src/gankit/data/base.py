@@ -32,6 +32,9 @@ class DataInfo:
         domains: translation sets only: ``((name_A, channels_A), (name_B, channels_B))``, the domains whose
             images are stacked along the channels (see :mod:`gankit.data.domains`); empty otherwise.
         paired: translation sets only: True when row i holds the same image in both domains.
+        attributes: attribute sets only (``mnist-attributes``): the names of the binary attributes, whose
+            values follow the class in each label row (see :mod:`gankit.data.attributes`); empty otherwise.
+        attribute_groups: the attribute indices that form one-hot groups (e.g. the colour).
     """
 
     name: str
@@ -42,6 +45,8 @@ class DataInfo:
     sigma: float = 0.0
     domains: tuple = ()
     paired: bool = False
+    attributes: tuple = ()
+    attribute_groups: tuple = ()
 
 
 Loaded = Tuple[torch.Tensor, Optional[torch.Tensor], DataInfo]

@@ -138,3 +138,29 @@ def receptive_field(layers: int) -> int:
     for s in reversed(strides):
         size = (size - 1) * s + 4
     return size
+
+
+class MultiDomainDiscriminator(nn.Module):
+    """StarGAN's D (Choi et al. 2017, arXiv 1711.09020, Appendix, Table 5): ``layers`` 4 x 4 stride-2 convs with
+    LeakyReLU 0.01 and no normalisation (widths doubling from ``width``), then two heads on the last map: D_src, a
+    3 x 3 conv to one score per patch, and D_cls, a conv over the whole map to ``attributes`` logits.
+    ``forward(x)`` returns ``(src (N, 1, h, w), cls (N, attributes))``."""
+
+    def __init__(self, channels: int, side: int, attributes: int, width: int = 64, layers: int = 6):
+        super().__init__()
+        mods: List[nn.Module] = []
+        cin = channels
+        for i in range(layers):
+            w = width * 2 ** i
+            mods += [nn.Conv2d(cin, w, 4, 2, 1), nn.LeakyReLU(0.01)]
+            cin = w
+        final = side // 2 ** layers
+        if final < 1:
+            raise ValueError(f"{layers} halvings do not fit a {side} x {side} image")
+        self.trunk = nn.Sequential(*mods)
+        self.src = nn.Conv2d(cin, 1, 3, 1, 1, bias=False)
+        self.cls = nn.Conv2d(cin, attributes, final, bias=False)
+
+    def forward(self, x: Tensor):
+        h = self.trunk(x)
+        return self.src(h), self.cls(h).flatten(1)

@@ -81,6 +81,8 @@ def info_from_dict(d: dict) -> DataInfo:
     d["shape"] = tuple(d["shape"])
     d["modes"] = None if d.get("modes") is None else torch.tensor(d["modes"])
     d["domains"] = tuple((str(n), int(c)) for n, c in d.get("domains") or ())
+    d["attributes"] = tuple(d.get("attributes") or ())
+    d["attribute_groups"] = tuple(tuple(g) for g in d.get("attribute_groups") or ())
     return DataInfo(**d)
 
 

@@ -299,17 +299,11 @@ class Run:
 
     def translate(self, x, to: Optional[str] = None) -> torch.Tensor:
         """Images ``x`` ((N, C, H, W) in [-1, 1], or a NumPy array) translated into domain ``to`` (``"b"``, the
-        default, or ``"a"`` for the two-way translators); returns a CPU tensor in [-1, 1]."""
+        default, or ``"a"`` for the two-way translators; StarGAN: the target attributes, e.g. ``"red,thick"``);
+        returns a CPU tensor in [-1, 1]."""
         gan = self._translator("translate")
-        to = (to or "b").lower()
-        if to not in ("a", "b"):
-            raise GankitError(f"the domain to translate into must be a or b, got '{to}'")
-        direction = "ab" if to == "b" else "ba"
-        if direction not in gan.directions:
-            raise GankitError(f"this {self.config.gan} run translates A -> B only (into {self.info.domains[1][0]}); "
-                              f"it cannot translate into A")
         x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
-        return gan.translate(x, direction).cpu()
+        return gan.translate(x, gan.target(to)).cpu()
 
     def read_translation_input(self, source, to: Optional[str] = None) -> torch.Tensor:
         """The images to translate from ``source``: a ``.npy`` file ((N, C, H, W) or (N, H, W); floats in [-1, 1]
@@ -318,8 +312,7 @@ class Run:
         from ..data.imagefolder import collect_images, read_image
 
         gan = self._translator("translate")
-        src = 0 if (to or "b").lower() == "b" else 1
-        channels, sides = self.info.domains[src][1], gan.input_sides
+        channels, sides = gan.input_channels(gan.target(to)), gan.input_sides
         side = sides[-1]  # image files are read at the smallest side the run takes (a super-resolver's input)
         source = Path(source)
         if source.is_dir():
@@ -342,7 +335,7 @@ class Run:
         if arr.ndim != 4 or arr.shape[1] != channels or arr.shape[2] != arr.shape[3] or arr.shape[3] not in sides:
             want = " or ".join(f"(N, {channels}, {s}, {s})" for s in sides)
             raise GankitError(f"'{source}' holds an array of shape {arr.shape}; this run translates images of shape "
-                              f"{want} (domain {self.info.domains[src][0]})")
+                              f"{want}")
         if arr.dtype == np.uint8:
             return torch.from_numpy(arr.astype(np.float32)) / 127.5 - 1
         if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all() or np.abs(arr).max() > 1 + 1e-6:

@@ -76,6 +76,24 @@ class Translator(GAN):
             raise GankitError(f"GAN '{self.cfg.gan}' translates A -> B only")
         return G
 
+    def target(self, to: Optional[str] = None) -> str:
+        """The translation ``gankit translate --to`` names: ``b`` (default) or ``a``, as a direction ``ab``/``ba``."""
+        to = (to or "b").lower()
+        if to not in ("a", "b"):
+            raise GankitError(f"the domain to translate into must be a or b, got '{to}'")
+        direction = "ab" if to == "b" else "ba"
+        if direction not in self.directions:
+            raise GankitError(f"this {self.cfg.gan} run translates A -> B only (into {self.info.domains[1][0]}); it "
+                              f"cannot translate into A")
+        return direction
+
+    def input_channels(self, target) -> int:
+        """The channels of the images :meth:`translate` takes for ``target``."""
+        return self.domain_channels[0 if target == "ab" else 1]
+
+    def describe(self, target) -> str:
+        return f"domain {target[1]} ({self.info.domains[0 if target == 'ba' else 1][0]})"
+
     @property
     def input_sides(self) -> Tuple[int, ...]:
         """The image sides the generators take (the run's resolution; a super-resolver also takes small images)."""
