@@ -57,8 +57,10 @@ def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, e
     assert {"d_loss", "g_loss"} <= set(logs) and all(torch.isfinite(torch.tensor(list(logs.values()))))
     x = tr.gan.sample(5, seed=1)
     shape = tuple(tr.info.shape)
-    if tr.info.domains:  # a translator samples by translating A's test images into domain B
+    if getattr(tr.gan, "translates", False) and tr.info.domains:  # translating A's test images into domain B
         shape = (tr.info.domains[1][1],) + shape[1:]
+    if tr.info.domains and not getattr(tr.gan, "translates", False):  # CoGAN: each sample a pair side by side
+        shape = (max(c for _, c in tr.info.domains), shape[1], 2 * shape[2])
     assert x.shape == (5,) + shape
     assert torch.equal(x, tr.gan.sample(5, seed=1))
 
@@ -66,7 +68,7 @@ def test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, e
 def _step_data(name):
     """The data sets a named GAN takes a step on: its translation set for a translator, else MNIST and (unless it
     is for images only) the 2-D ring."""
-    if getattr(GANS.get(name), "translates", False):
+    if GANS.get(name).own_evaluation:  # translators, CoGAN: their preset's data
         return [resolve(name).data.name]
     return [d for d in ("ring8", "mnist") if d == "mnist" or not GANS.get(name).needs_images]
 
@@ -78,7 +80,7 @@ def test_every_named_gan_takes_a_step(tmp_path, mnist_root, name, data):
     need labels the 2-D sets do not have) and on images (a translator: on its preset's translation set)."""
     # GANs that train on few labels: their presets keep 100 labels, more than 64 images hold (2 of each digit do)
     few = ["data.labels=20"] if GANS.get(name).few_labels and resolve(name).data.label_fraction is None else []
-    res = [f"data.resolution={resolve(name).data.resolution}"] if getattr(GANS.get(name), "translates", False) else []
+    res = [f"data.resolution={resolve(name).data.resolution}"] if GANS.get(name).own_evaluation else []
     test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data, ["data.size=64"] + few + res)
     cfg = resolve(name)
     if name == "wgan":

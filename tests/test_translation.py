@@ -21,14 +21,15 @@ from gankit.models.translation import PatchDiscriminator, ResnetGenerator, UNetG
 from gankit.nn.history import HistoryBuffer
 from gankit.train.loop import Trainer, prepare_run_dir
 
-TRANSLATORS = sorted(n for n in GANS.names() if getattr(GANS.get(n), "translates", False))
+TRANSLATORS = sorted(n for n in GANS.names() if GANS.get(n).own_evaluation)  # the translators and CoGAN
 TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
         "cyclegan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
         "discogan": ["model.g_width=4", "model.d_width=4"],
         "dualgan": ["model.g_width=4", "model.d_width=4"],
         "srgan": ["model.g_width=4", "model.blocks=1", "model.d_width=4", "model.d_hidden=8"],
         "srresnet": ["model.g_width=4", "model.blocks=1"],
-        "stargan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"]}
+        "stargan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
+        "cogan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"]}
 
 
 def tiny_cfg(name, tmp_path, root, *extra):
@@ -39,7 +40,7 @@ def tiny_cfg(name, tmp_path, root, *extra):
 
 # ------------------------------------------------------------------ domains and sets
 def test_the_translators_are_the_ones_this_file_covers():
-    assert TRANSLATORS == ["cyclegan", "discogan", "dualgan", "pix2pix", "srgan", "srresnet", "stargan"]
+    assert TRANSLATORS == ["cogan", "cyclegan", "discogan", "dualgan", "pix2pix", "srgan", "srresnet", "stargan"]
 
 
 def test_edges_of_a_filled_square_are_its_two_pixel_outline():
@@ -279,6 +280,8 @@ PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimise
               {"blocks": 8, "content": "features", "adv_weight": 1e-3, "pretrain_steps": 1000}, "lowres2mnist"),
     "srresnet": ("nonsaturating", 16, 3000, 1, ("adam", 1e-4), ("adam", 2e-4),
                  {"blocks": 8, "content": "mse", "adv_weight": 0.0}, "lowres2mnist"),
+    "cogan": ("nonsaturating", 64, 4000, 1, ("adam", 2e-4), ("adam", 2e-4), {"z_dim": 100, "g_width": 32,
+                                                                             "d_width": 32}, "mnist2edges"),
     "stargan": ("wgan", 16, 3000, 5, ("adam", 1e-4), ("adam", 1e-4),
                 {"blocks": 3, "d_layers": 3, "lambda_cls": 1.0, "lambda_rec": 10.0}, "mnist-attributes"),
 }
@@ -305,7 +308,8 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
     cfg = tiny_cfg(name, tmp_path, mnist_root)
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     order = [p.group for p in tr.phases]
-    want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"], "stargan": ["d", "g"]}.get(name, ["g", "d"])
+    want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"], "stargan": ["d", "g"],
+            "cogan": ["d", "g"]}.get(name, ["g", "d"])
     assert order == want  # CycleGAN's: G's update, then D's
     groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
     assert set(groups) == set(want) and not groups["g"] & groups.get("d", set())
@@ -325,7 +329,7 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
         assert changed and all(n.startswith(prefix) for n in changed), phase.group
 
 
-@pytest.mark.parametrize("name", ["cyclegan", "discogan", "dualgan", "pix2pix"])
+@pytest.mark.parametrize("name", ["cogan", "cyclegan", "discogan", "dualgan", "pix2pix"])
 def test_translator_init_is_normal_002(name):
     info = DataInfo("mnist2inverted", "images", (2, 32, 32), 10, domains=(("image", 1), ("inverted", 1)))
     if name == "pix2pix":
@@ -356,7 +360,7 @@ def test_translators_refuse_the_wrong_data_and_other_gans_refuse_translation_set
         resolve("cyclegan", ["data=mnist"])
     with pytest.raises(ConfigError, match="unpaired"):
         resolve("pix2pix", ["data=mnist2inverted"])
-    with pytest.raises(ConfigError, match="Translators"):
+    with pytest.raises(ConfigError, match="GANs that do: cogan, cyclegan, discogan, dualgan, pix2pix, srgan, srresnet$"):
         resolve("dcgan", ["data=edges2mnist"])
     info = DataInfo("mnist2coloured", "images", (4, 32, 32), 10, domains=(("image", 1), ("coloured", 3)))
     with pytest.raises(ConfigError, match="identity"):
@@ -660,3 +664,56 @@ def test_stargan_reconstructs_with_the_source_attributes_and_parses_targets(tmp_
     assert x.shape == (3, 3, 32, 32) and y.shape == (3,)
     grid, per = gan.sample_grid(64)
     assert grid.shape == (8 * 6, 3, 32, 32) and per == 8  # input, three colours, thick and rotated switched
+
+
+# ------------------------------------------------------------------ CoGAN
+def test_cogan_shares_gs_first_and_ds_last_layers_as_the_same_tensors(tmp_path, mnist_root):
+    cfg = tiny_cfg("cogan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    G, D = tr.gan.G, tr.gan.D
+    # one shared trunk feeds both heads: the same parameters, counted once in the g group
+    assert len(G.heads) == 2 and len(D.heads) == 2
+    g_ids = [id(p) for p in tr.params["g"]]
+    assert len(g_ids) == len(set(g_ids)) == sum(1 for _ in G.parameters())
+    seen = []
+    hook = G.shared.register_forward_hook(lambda m, i, o: seen.append(o))
+    za, zb = G(torch.randn(3, 8))
+    hook.remove()
+    assert len(seen) == 1 and za.shape == (3, 1, 32, 32) and zb.shape == (3, 1, 32, 32)
+    # D: each domain's own first conv, then the same shared layers
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        D.eval()
+        assert torch.allclose(D(x, 0), D.shared(D.heads[0](x)).squeeze(1)) and D(x, 1).shape == (2,)
+    # a G step's gradient reaches the shared trunk from both domains' losses
+    real, _ = tr.loader.next()
+    tr._trainable("g")
+    loss_a_only = tr.gan.objective.g_loss(tr.gan.D(tr.gan.G(torch.randn(4, 8))[0], 0))
+    (ga,) = torch.autograd.grad(loss_a_only, [G.shared[0].weight])
+    assert ga.abs().sum() > 0
+
+
+def test_cogan_pairs_and_pictures(tmp_path, mnist_root):
+    cfg = tiny_cfg("cogan", tmp_path, mnist_root, "data=mnist2inverted")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    a, b = tr.gan.pairs(5, seed=3)
+    a2, b2 = tr.gan.pairs(5, seed=3)
+    assert torch.equal(a, a2) and torch.equal(b, b2) and a.shape == (5, 1, 32, 32)
+    x, y = tr.gan.sample_with_labels(5, seed=3)
+    assert y is None and torch.equal(x, torch.cat([a, b], -1))
+    grid, per = tr.gan.sample_grid(64)
+    assert per == 8 and torch.equal(grid[:8], tr.gan.pairs(32, 0)[0][:8].repeat(1, 3, 1, 1))
+    with pytest.raises(Exception, match="does not translate"):
+        tr.gan.translate(a)
+
+
+def test_pair_metrics_of_perfectly_corresponding_pairs(tmp_path, mnist_root):
+    from gankit.metrics.translation import pair_metrics
+
+    cfg = tiny_cfg("cogan", tmp_path, mnist_root, "data=mnist2inverted")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    digits = load_dataset("mnist", root=mnist_root, split="test", size=300, resolution=32)[0]
+    tr.gan.pairs = lambda n, seed=0: (digits[:n], -digits[:n])  # B is exactly A inverted
+    r = pair_metrics(tr.gan, n=300, root=mnist_root)
+    assert r["pair_l1"] == 0 and r["pair_l1_shuffled"] > 0.1 and r["pair_class_agreement"] == 1
+    assert r["cfid_a"] < 5 and r["cfid_b"] < 5

@@ -1015,9 +1015,10 @@ CODES = {"infogan": 2, "lapgan": 28 * 28 + 14 * 14, "stackgan": 64, "stackgan++"
 UNIFORM = ("began", "infogan")  # U[-1, 1]: BEGAN's z; InfoGAN's noise (the authors' code) and continuous codes
 
 
-#: the image-to-image translators draw no noise and train on translation sets: their wiring (presets, phases, nets,
-#: init) is tested in tests/test_translation.py, which checks that it covers every one of them
-TRANSLATORS = {n for n in GANS.names() if getattr(GANS.get(n), "translates", False)}
+#: the image-to-image translators and CoGAN train on translation or attribute sets and are scored by their own task
+#: metrics: their wiring (presets, phases, nets, init) is tested in tests/test_translation.py, which checks that it
+#: covers every one of them
+TRANSLATORS = {n for n in GANS.names() if GANS.get(n).own_evaluation}
 
 
 def test_every_named_gan_is_in_the_prior_table():

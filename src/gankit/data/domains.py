@@ -140,6 +140,7 @@ TRANSLATION_SETS: Dict[str, Tuple[bool, Tuple[str, str], Tuple[str, str]]] = {
     "mnist2inverted": (False, ("mnist", "image"), ("mnist", "inverted")),
     "mnist2coloured": (False, ("mnist", "image"), ("mnist", "coloured")),
     "mnist2fashion": (False, ("mnist", "image"), ("fashion-mnist", "image")),
+    "mnist2edges": (False, ("mnist", "image"), ("mnist", "edges")),
     "lowres2mnist": (True, ("mnist", "lowres"), ("mnist", "image")),
     "lowres2fashion": (True, ("fashion-mnist", "lowres"), ("fashion-mnist", "image")),
     "lowres2photos": (True, ("photos", "lowres"), ("photos", "image")),

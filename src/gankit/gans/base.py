@@ -97,6 +97,11 @@ class GAN(nn.Module):
     #: True when the GAN learns an encoder of real images (:meth:`encode`; BiGAN / ALI's E): evaluation then adds
     #: the linear-probe and 1-NN test accuracy of its features and the reconstruction error of G(E(x))
     encodes = False
+    #: True when the GAN trains on a translation set (two domains of images: the translators, CoGAN)
+    takes_domains = False
+    #: True when the GAN is scored by its own task metrics (:meth:`evaluate_task`; the translators, CoGAN) instead
+    #: of the sample metrics
+    own_evaluation = False
 
     def __init__(self, cfg: Config, info):
         super().__init__()
@@ -157,15 +162,15 @@ class GAN(nn.Module):
             takers = [n for n in GANS.names() if GANS.get(n).few_labels]
             raise ConfigError(f"config: data.labels={cfg.data.labels} (semi-supervised training) is not used by GAN "
                               f"'{cfg.gan}'; GANs that train on few labels: {', '.join(takers) or 'none'}")
-        if not getattr(cls, "translates", False):
+        if not cls.takes_domains:
             from ..data.domains import TRANSLATION_SETS
 
             if cfg.data.name in TRANSLATION_SETS:
                 from . import GANS
 
-                takers = [n for n in GANS.names() if getattr(GANS.get(n), "translates", False)]
+                takers = [n for n in GANS.names() if GANS.get(n).takes_domains]
                 raise ConfigError(f"config: '{cfg.data.name}' is a translation set (two domains of images); GAN "
-                                  f"'{cfg.gan}' generates images from noise. Translators: {', '.join(takers)}")
+                                  f"'{cfg.gan}' does not train on two domains. GANs that do: {', '.join(takers)}")
         arch = cfg.model.get("arch", "auto") if isinstance(cfg.model, dict) else "auto"
         if (cls.needs_images or arch not in ("auto", "mlp")) and cfg.data.name in POINT_DATASETS:
             raise ConfigError(f"config: GAN '{cfg.gan}' needs image data, but data.name is the 2-D set '{cfg.data.name}'")
@@ -256,6 +261,10 @@ class GAN(nn.Module):
         """Metrics of the GAN's own, added to its evaluation on images (e.g. the text-to-image GANs' attribute
         tracking), measured on ``n`` samples per case; the default has none."""
         return {}
+
+    def evaluate_task(self, n: int = 2500, seed: int = 0, split: str = "test", root=None) -> dict:
+        """The GAN's task metrics (only when ``own_evaluation``)."""
+        raise NotImplementedError(f"GAN '{self.cfg.gan}' is scored by the sample metrics")
 
     def encode(self, x: Tensor, chunk: int = 1000) -> Tensor:
         """Latent features ``(N, d)`` of real images ``x`` from the GAN's encoder (only when ``encodes``)."""

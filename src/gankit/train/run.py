@@ -41,7 +41,7 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     2-D mixtures: the PacGAN/VEEGAN mode protocol on ``n`` samples. Images: ``n`` samples scored by
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
     """
-    if getattr(gan, "translates", False):  # image-to-image: the task's metrics (gankit.metrics.translation)
+    if getattr(gan, "own_evaluation", False):  # image-to-image, CoGAN: the task's metrics (gankit.metrics.translation)
         if metrics is not None:
             raise GankitError(f"GAN '{type(gan).__name__}' is scored with its translation metrics; --metrics "
                               f"does not apply to it")

@@ -36,6 +36,8 @@ class Translator(GAN):
 
     needs_images = True
     translates = True
+    takes_domains = True
+    own_evaluation = True
     #: the translations the GAN learns: ("ab",) one way (pix2pix), ("ab", "ba") both (CycleGAN)
     directions: Tuple[str, ...] = ("ab",)
     #: True when the GAN needs paired data (row i the same image in both domains)

@@ -76,6 +76,7 @@ class StarGAN(Translator):
     objectives = ("wgan",)
     objectives_why = "uses the Wasserstein loss of its paper (Eq. 8, with the gradient penalty)"
     directions = ()
+    takes_domains = False  # its data is an attribute set, not a translation set
 
     @classmethod
     def validate(cls, cfg: Config) -> None:
