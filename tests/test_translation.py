@@ -717,3 +717,57 @@ def test_pair_metrics_of_perfectly_corresponding_pairs(tmp_path, mnist_root):
     r = pair_metrics(tr.gan, n=300, root=mnist_root)
     assert r["pair_l1"] == 0 and r["pair_l1_shuffled"] > 0.1 and r["pair_class_agreement"] == 1
     assert r["cfid_a"] < 5 and r["cfid_b"] < 5
+
+
+def test_shipped_attribute_classifier_reaches_its_accuracy(mnist_root):
+    from gankit.metrics.reference import RECIPES, REQUIRED_ACCURACY, accuracy, load_reference_classifier, reference_record
+
+    rec = reference_record("mnist-attributes")
+    assert rec["recipe"] == RECIPES["mnist-attributes"]
+    net = load_reference_classifier("mnist-attributes")  # checks the sha256 against the record
+    x, y, _ = load_dataset("mnist-attributes", root=mnist_root, split="test")
+    acc = accuracy(net, x, y[:, 1:].float())  # all five attributes right
+    assert acc >= REQUIRED_ACCURACY["mnist-attributes"] and acc == pytest.approx(rec["test_accuracy"], abs=1e-4)
+
+
+def test_attribute_classifier_recipe_is_deterministic(tmp_path, mnist_root):
+    from gankit.metrics.reference import train_reference_classifier
+
+    a = train_reference_classifier("mnist-attributes", mnist_root, tmp_path / "a", epochs=1, train_size=256,
+                                   progress=False)
+    b = train_reference_classifier("mnist-attributes", mnist_root, tmp_path / "b", epochs=1, train_size=256,
+                                   progress=False)
+    from safetensors.torch import load_file
+
+    # values, not bytes: oneDNN's kernel choice is not pinned (see test_eval_suite's reference-classifier check)
+    wa = load_file(str(tmp_path / "a" / "mnist-attributes-classifier.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "mnist-attributes-classifier.safetensors"))
+    assert wa.keys() == wb.keys() and a["recipe"]["multilabel"]
+    assert all(torch.allclose(wa[k].double(), wb[k].double(), rtol=1e-4, atol=1e-5) for k in wa)
+    assert wa["head.weight"].shape == (5, 128)
+
+
+def test_domain_accuracy_of_a_translator_that_keeps_the_source_domain(tmp_path, mnist_root):
+    """G = identity with the source attributes as targets: the domain accuracy is the classifier's on real images,
+    the class is kept as well as the reference classifier reads these digits, and nothing needs reconstructing."""
+    from gankit.metrics.translation import attribute_translation_metrics
+
+    cfg = tiny_cfg("stargan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    gan.G = KeepImage()
+    x, y = gan.task_data()
+    gan.seeded_targets = lambda n, seed: y[:n, 1:].float()
+    r = attribute_translation_metrics(gan, n=500, root=mnist_root)
+    assert r["domain_accuracy"] == r["domain_accuracy_real"] > 0.95
+    assert r["class_preserved"] == r["class_preserved_real"] > 0.8 and r["rec_l1"] == 0
+    assert set(f"attribute_accuracy_{a}" for a in gan.info.attributes) <= set(r)
+
+
+class KeepImage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, c):
+        return x
