@@ -29,7 +29,8 @@ TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
         "srgan": ["model.g_width=4", "model.blocks=1", "model.d_width=4", "model.d_hidden=8"],
         "srresnet": ["model.g_width=4", "model.blocks=1"],
         "stargan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
-        "cogan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"]}
+        "cogan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"],
+        "fader": ["model.width=4", "model.p_hidden=8"]}
 
 
 def tiny_cfg(name, tmp_path, root, *extra):
@@ -40,7 +41,7 @@ def tiny_cfg(name, tmp_path, root, *extra):
 
 # ------------------------------------------------------------------ domains and sets
 def test_the_translators_are_the_ones_this_file_covers():
-    assert TRANSLATORS == ["cogan", "cyclegan", "discogan", "dualgan", "pix2pix", "srgan", "srresnet", "stargan"]
+    assert TRANSLATORS == ["cogan", "cyclegan", "discogan", "dualgan", "fader", "pix2pix", "srgan", "srresnet", "stargan"]
 
 
 def test_edges_of_a_filled_square_are_its_two_pixel_outline():
@@ -282,6 +283,8 @@ PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimise
                  {"blocks": 8, "content": "mse", "adv_weight": 0.0}, "lowres2mnist"),
     "cogan": ("nonsaturating", 64, 4000, 1, ("adam", 2e-4), ("adam", 2e-4), {"z_dim": 100, "g_width": 32,
                                                                              "d_width": 32}, "mnist2edges"),
+    "fader": (None, 32, 4000, 1, ("adam", 2e-3), ("adam", 2e-3),
+              {"width": 32, "downs": 3, "dropout": 0.3, "lambda_e": 0.01, "lambda_steps": 2000}, "mnist-attributes"),
     "stargan": ("wgan", 16, 3000, 5, ("adam", 1e-4), ("adam", 1e-4),
                 {"blocks": 3, "d_layers": 3, "lambda_cls": 1.0, "lambda_rec": 10.0}, "mnist-attributes"),
 }
@@ -309,7 +312,7 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     order = [p.group for p in tr.phases]
     want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"], "stargan": ["d", "g"],
-            "cogan": ["d", "g"]}.get(name, ["g", "d"])
+            "cogan": ["d", "g"], "fader": ["d", "g"]}.get(name, ["g", "d"])
     assert order == want  # CycleGAN's: G's update, then D's
     groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
     assert set(groups) == set(want) and not groups["g"] & groups.get("d", set())
@@ -339,12 +342,12 @@ def test_translator_init_is_normal_002(name):
     assert abs(ws.std().item() - 0.02) < 0.002 and abs(ws.mean().item()) < 0.001
 
 
-@pytest.mark.parametrize("name", ["srgan", "stargan"])
-def test_srgan_and_stargan_init_is_pytorchs_default(name):
-    """SRGAN states no init and StarGAN's code sets none; their nets keep PyTorch's (Kaiming-uniform,
-    |w| <= 1 / sqrt(fan_in)), not N(0, 0.02)."""
+@pytest.mark.parametrize("name", ["srgan", "stargan", "fader"])
+def test_srgan_stargan_and_fader_init_is_pytorchs_default(name):
+    """SRGAN states no init and StarGAN's and the Fader networks' code set none; their nets keep PyTorch's
+    (Kaiming-uniform, |w| <= 1 / sqrt(fan_in)), not N(0, 0.02)."""
     info = DataInfo("lowres2mnist", "images", (2, 32, 32), 10, domains=(("lowres", 1), ("image", 1)), paired=True)
-    if name == "stargan":
+    if name in ("stargan", "fader"):
         info = DataInfo("mnist-attributes", "images", (3, 32, 32), 10, attributes=("r", "g", "b", "t", "o"),
                         attribute_groups=((0, 1, 2),))
     gan = GANS.get(name)(resolve(name), info)
@@ -600,13 +603,17 @@ def test_photo_patches_are_seeded_and_keep_train_and_test_apart():
 
 # ------------------------------------------------------------------ StarGAN and the attribute set
 def test_attribute_set_layout_and_transforms(mnist_root):
-    from gankit.data.attributes import ATTRIBUTES, apply_attributes, rotate, thicken
+    from gankit.data.attributes import ATTRIBUTES, JITTER_DEGREES, apply_attributes, random_attributes, rotate, thicken
 
     x, y, info = load_dataset("mnist-attributes", root=mnist_root, split="test", size=200)
     base, yb, _ = load_dataset("mnist", root=mnist_root, split="test", size=200)
     assert info.attributes == ATTRIBUTES and info.attribute_groups == ((0, 1, 2),) and x.shape == (200, 3, 28, 28)
     assert torch.equal(y[:, 0], yb) and torch.equal(y[:, 1:4].sum(1), torch.ones(200, dtype=torch.long))
-    assert torch.equal(x, apply_attributes(base, y[:, 1:]))
+    gen = torch.Generator().manual_seed(8)  # the test split's draws at seed 0: attributes, then the jitter angles
+    attrs = random_attributes(200, gen)
+    jitter = (torch.rand(200, generator=gen) * 2 - 1) * JITTER_DEGREES
+    assert torch.equal(y[:, 1:], attrs) and torch.equal(x, apply_attributes(base, attrs, jitter))
+    assert jitter.abs().max() <= 10 and jitter.std() > 4
     assert 0.3 < y[:, 4].float().mean() < 0.7 and 0.3 < y[:, 5].float().mean() < 0.7
     x2, y2, _ = load_dataset("mnist-attributes", root=mnist_root, split="test", size=200)
     assert torch.equal(x, x2) and torch.equal(y, y2)
@@ -771,3 +778,52 @@ class KeepImage(nn.Module):
 
     def forward(self, x, c):
         return x
+
+
+# ------------------------------------------------------------------ Fader networks
+def test_fader_losses_by_hand_and_the_ramp_of_lambda_e(tmp_path, mnist_root):
+    cfg = tiny_cfg("fader", tmp_path, mnist_root, "model.lambda_steps=4", "model.lambda_e=0.5")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    real, labels = tr.loader.next()
+    c = labels[:, 1:].float()
+    bce = nn.functional.binary_cross_entropy_with_logits
+    gan.eval()
+    with torch.no_grad():
+        z = gan.G.encode(real)
+        want_p = bce(gan.D(z), c, reduction="sum") / 4
+        rec = (gan.G.decode(z, c) - real).pow(2).mean()
+        fool = bce(gan.D(z), 1 - c, reduction="sum") / 4  # the encoder wants P to predict the flipped attributes
+        got_p, _ = gan.d_step(real, labels)
+        assert torch.allclose(got_p, want_p, atol=1e-5)
+        got, logs = gan.g_step(real, labels)
+        assert torch.allclose(got, rec, atol=1e-6) and torch.allclose(logs["g_loss"], fool, atol=1e-5)  # lambda 0
+        for k, lam in ((1, 0.125), (2, 0.25), (4, 0.5), (6, 0.5)):
+            while gan._updates < k:
+                gan.after_step("g")
+            got, _ = gan.g_step(real, labels)
+            assert torch.allclose(got, rec + lam * fool, atol=1e-5), k
+    gan.after_step("d")
+    assert int(gan.ae_updates) == 6 and gan._updates == 6
+    other = GANS.get("fader")(cfg, tr.info)
+    other.load_state_dict(gan.state_dict())
+    assert other._updates == 6  # the ramp resumes where it was
+
+
+def test_fader_decoder_reads_the_attributes_at_every_layer_and_p_reads_the_code(tmp_path, mnist_root):
+    from gankit.gans.translation.fader import attribute_maps
+
+    cfg = tiny_cfg("fader", tmp_path, mnist_root)
+    gan = Trainer(cfg, prepare_run_dir(cfg, False)).gan
+    ins = [next(m for m in layer if isinstance(m, nn.ConvTranspose2d)).in_channels for layer in gan.G.decoder]
+    assert ins == [16 + 10, 8 + 10, 4 + 10]  # each layer: the maps, then (y, 1 - y) for the 5 attributes
+    m = attribute_maps(torch.tensor([[1.0, 0, 0, 1, 0]]), torch.zeros(1, 1, 2, 2))
+    assert m.shape == (1, 10, 2, 2) and m[0, :, 0, 0].tolist() == [1, 0, 0, 1, 0, 0, 1, 1, 0, 1]
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    gan.eval()
+    with torch.no_grad():
+        z = gan.G.encode(x)
+        assert z.shape == (2, 16, 4, 4) and gan.D(z).shape == (2, 5)
+        red, blue = gan.G.decode(z, gan.target("red").expand(2, -1)), gan.G.decode(z, gan.target("blue").expand(2, -1))
+        assert not torch.allclose(red, blue)  # swapping the attribute at decoding changes the output
+        assert torch.equal(gan.translate(x, gan.target("red")), red)

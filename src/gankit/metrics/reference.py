@@ -41,9 +41,10 @@ RECIPES = {
     # the domain classifier of the multi-domain set (gankit.data.attributes): 5 binary attributes of RGB digits,
     # trained with a sigmoid cross-entropy per attribute; its accuracy is the share of test images whose five
     # attributes are all right
+    # it reads the set at 32 x 32 (the translators' resolution) resized to its 28 x 28 input, as the metrics do
     "mnist-attributes": dict(epochs=3, batch_size=128, lr=2e-3, weight_decay=5e-4, label_smoothing=0.0, shift=2,
                              hflip=False, seed=0, width=32, hidden=128, dropout=0.3, channels=3, outputs=5,
-                             multilabel=True),
+                             multilabel=True, resolution=32),
 }
 #: test accuracy a shipped classifier must reach (issue 4 of the project; the attribute classifier: issue 13).
 REQUIRED_ACCURACY = {"mnist": 0.993, "fashion-mnist": 0.915, "mnist-attributes": 0.97}
@@ -101,6 +102,17 @@ def load_reference_classifier(dataset: str, device="cpu", weights_dir=None) -> R
 def _net(recipe: dict) -> ReferenceClassifier:
     return ReferenceClassifier(num_classes=recipe.get("outputs", 10), width=recipe["width"], hidden=recipe["hidden"],
                                channels=recipe.get("channels", 1), dropout=recipe["dropout"])
+
+
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    """Images as a reference classifier reads them: quantised to 8 bits, resized to 28 x 28 (antialiased bilinear)
+    when they are another size (the feature extractors do the same)."""
+    from .features import quantize_8bit
+
+    x = quantize_8bit(x)
+    if x.shape[-2:] != (28, 28):
+        x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
+    return x
 
 
 def _targets(y: torch.Tensor, recipe: dict) -> torch.Tensor:
@@ -164,8 +176,11 @@ def train_reference_classifier(dataset: str, root: Optional[str] = None, weights
         raise GankitError(f"'{out}' already exists; pass --overwrite to replace it")
     if train_size is not None:
         recipe["train_size"] = int(train_size)
-    x, y, _ = load_dataset(dataset, root=root, split="train", size=train_size)
-    xt, yt, _ = load_dataset(dataset, root=root, split="test")
+    res = recipe.get("resolution", 28)
+    x, y, _ = load_dataset(dataset, root=root, split="train", size=train_size, resolution=res)
+    xt, yt, _ = load_dataset(dataset, root=root, split="test", resolution=res)
+    if res != 28:  # read as the metrics read it: quantised and resized to the 28 x 28 input
+        x, xt = to_input(x), to_input(xt)
     y, yt = _targets(y, recipe), _targets(yt, recipe)
     torch.manual_seed(recipe["seed"])
     gen = torch.Generator().manual_seed(recipe["seed"])

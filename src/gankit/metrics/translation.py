@@ -107,14 +107,11 @@ def translation_metrics(gan, info, n: int = 2500, seed: int = 0, split: str = "t
 
 @torch.no_grad()
 def attribute_predictions(images: torch.Tensor, classifier) -> torch.Tensor:
-    """The attribute classifier's 0/1 predictions ``(N, A)`` (images resized to its 28 x 28 input)."""
-    import torch.nn.functional as F
+    """The attribute classifier's 0/1 predictions ``(N, A)`` (images quantised and resized to its 28 x 28 input as
+    in its training, :func:`gankit.metrics.reference.to_input`)."""
+    from .reference import to_input
 
-    from .features import quantize_8bit
-
-    x = quantize_8bit(images)
-    if x.shape[-2:] != (28, 28):
-        x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
+    x = to_input(images)
     return torch.cat([(classifier(x[i:i + 1000]) > 0).float() for i in range(0, len(x), 1000)])
 
 

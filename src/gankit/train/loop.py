@@ -167,7 +167,8 @@ class Trainer:
                                            download=d.download, split="train", size=d.size, seed=cfg.seed)
             self.loader = make_loader(x, y, self.info, cfg.batch_size, self.device, cfg.seed, labels=d.labels,
                                       label_fraction=d.label_fraction)
-        if cfg.train.eval_every and self.info.kind == "images" and not self.info.domains:  # fail now, not later
+        own = GANS.get(cfg.gan).own_evaluation  # scored by its task metrics, not through a feature extractor
+        if cfg.train.eval_every and self.info.kind == "images" and not own:  # fail now, not at the first evaluation
             from ..metrics import get_extractor
 
             get_extractor(cfg.train.eval_features, self.info.name, "cpu", cfg.train.inception_weights)
@@ -442,7 +443,7 @@ class Trainer:
 
         t = self.cfg.train
         parts = {}
-        if self.info.kind == "images" and not self.info.domains:  # extractor and reference loaded once per run
+        if self.info.kind == "images" and not self.gan.own_evaluation:  # extractor and reference loaded once per run
             if self._eval_parts is None:
                 from ..metrics import get_extractor, reference_features
 
