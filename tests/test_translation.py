@@ -30,7 +30,8 @@ TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
         "srresnet": ["model.g_width=4", "model.blocks=1"],
         "stargan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
         "cogan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"],
-        "fader": ["model.width=4", "model.p_hidden=8"]}
+        "fader": ["model.width=4", "model.p_hidden=8"],
+        "unit": ["model.g_width=4", "model.d_width=4"]}
 
 
 def tiny_cfg(name, tmp_path, root, *extra):
@@ -41,7 +42,8 @@ def tiny_cfg(name, tmp_path, root, *extra):
 
 # ------------------------------------------------------------------ domains and sets
 def test_the_translators_are_the_ones_this_file_covers():
-    assert TRANSLATORS == ["cogan", "cyclegan", "discogan", "dualgan", "fader", "pix2pix", "srgan", "srresnet", "stargan"]
+    assert TRANSLATORS == ["cogan", "cyclegan", "discogan", "dualgan", "fader", "pix2pix", "srgan", "srresnet", "stargan",
+                           "unit"]
 
 
 def test_edges_of_a_filled_square_are_its_two_pixel_outline():
@@ -285,6 +287,9 @@ PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimise
                                                                              "d_width": 32}, "mnist2edges"),
     "fader": (None, 32, 4000, 1, ("adam", 2e-3), ("adam", 2e-3),
               {"width": 32, "downs": 3, "dropout": 0.3, "lambda_e": 0.01, "lambda_steps": 2000}, "mnist-attributes"),
+    "unit": ("lsgan", 16, 3000, 1, ("adam", 1e-4), ("adam", 1e-4),
+             {"blocks": 2, "kl_weight": 0.01, "recon_weight": 10.0, "cycle_weight": 10.0, "adv_weight": 2.0},
+             "mnist2inverted"),
     "stargan": ("wgan", 16, 3000, 5, ("adam", 1e-4), ("adam", 1e-4),
                 {"blocks": 3, "d_layers": 3, "lambda_cls": 1.0, "lambda_rec": 10.0}, "mnist-attributes"),
 }
@@ -312,7 +317,7 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     order = [p.group for p in tr.phases]
     want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"], "stargan": ["d", "g"],
-            "cogan": ["d", "g"], "fader": ["d", "g"]}.get(name, ["g", "d"])
+            "cogan": ["d", "g"], "fader": ["d", "g"], "unit": ["d", "g"]}.get(name, ["g", "d"])
     assert order == want  # CycleGAN's: G's update, then D's
     groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
     assert set(groups) == set(want) and not groups["g"] & groups.get("d", set())
@@ -332,7 +337,7 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
         assert changed and all(n.startswith(prefix) for n in changed), phase.group
 
 
-@pytest.mark.parametrize("name", ["cogan", "cyclegan", "discogan", "dualgan", "pix2pix"])
+@pytest.mark.parametrize("name", ["cogan", "cyclegan", "discogan", "dualgan", "pix2pix", "unit"])
 def test_translator_init_is_normal_002(name):
     info = DataInfo("mnist2inverted", "images", (2, 32, 32), 10, domains=(("image", 1), ("inverted", 1)))
     if name == "pix2pix":
@@ -827,3 +832,41 @@ def test_fader_decoder_reads_the_attributes_at_every_layer_and_p_reads_the_code(
         red, blue = gan.G.decode(z, gan.target("red").expand(2, -1)), gan.G.decode(z, gan.target("blue").expand(2, -1))
         assert not torch.allclose(red, blue)  # swapping the attribute at decoding changes the output
         assert torch.equal(gan.translate(x, gan.target("red")), red)
+
+
+# ------------------------------------------------------------------ UNIT
+def test_unit_shares_the_latent_layers_and_its_loss_by_hand(tmp_path, mnist_root):
+    from gankit.gans.translation.unit import kl_unit_gaussian
+
+    cfg = tiny_cfg("unit", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan, G = tr.gan, tr.gan.G
+    # the encoders end in one shared block and the decoders start with one: the same tensors for both domains
+    seen = []
+    hook = G.shared_enc.register_forward_hook(lambda m, i, o: seen.append(1))
+    G.encode(torch.zeros(1, 1, 32, 32), 0)
+    G.encode(torch.zeros(1, 1, 32, 32), 1)
+    hook.remove()
+    assert len(seen) == 2 and len({id(p) for p in tr.params["g"]}) == sum(1 for _ in G.parameters())
+    real, _ = tr.loader.next()
+    a, b = real[:, :1], real[:, 1:]
+    torch.manual_seed(3)
+    got, logs = gan.g_step(real, None)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        mu_a, mu_b = G.encode(a, 0), G.encode(b, 1)
+        za, zb = mu_a + torch.randn_like(mu_a), mu_b + torch.randn_like(mu_b)
+        rec = (G.decode(za, 0) - a).abs().mean() + (G.decode(zb, 1) - b).abs().mean()
+        ab, ba = G.decode(za, 1), G.decode(zb, 0)
+        adv = ((gan.D["b"](ab) - 1) ** 2).mean() + ((gan.D["a"](ba) - 1) ** 2).mean()  # the paper's LSGAN G term
+        m1, m2 = G.encode(ab, 1), G.encode(ba, 0)
+        cycle = (G.decode(m1 + torch.randn_like(m1), 0) - a).abs().mean() + \
+            (G.decode(m2 + torch.randn_like(m2), 1) - b).abs().mean()
+        kl = (mu_a ** 2).mean() / 2 + (mu_b ** 2).mean() / 2 + (m1 ** 2).mean() / 2 + (m2 ** 2).mean() / 2
+    assert torch.allclose(got, adv + 10 * rec + 10 * cycle + 0.01 * kl, atol=1e-4)
+    assert torch.allclose(kl_unit_gaussian(torch.full((2, 3), 2.0)), torch.tensor(2.0))
+    # translating uses the code's mean (no noise) and leaves the nets' mode as it was
+    gan.eval()
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    out = gan.translate(x, "ab")
+    assert torch.equal(out, G.decode(G.encode(x, 0), 1)) and not G.training
