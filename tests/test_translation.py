@@ -751,6 +751,7 @@ def test_attribute_classifier_recipe_is_deterministic(tmp_path, mnist_root):
                                    progress=False)
     from safetensors.torch import load_file
 
+    assert a["recipe"] == b["recipe"] and a["recipe"]["resolution"] == 32
     # values, not bytes: oneDNN's kernel choice is not pinned (see test_eval_suite's reference-classifier check)
     wa = load_file(str(tmp_path / "a" / "mnist-attributes-classifier.safetensors"))
     wb = load_file(str(tmp_path / "b" / "mnist-attributes-classifier.safetensors"))
