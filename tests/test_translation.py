@@ -871,3 +871,50 @@ def test_unit_shares_the_latent_layers_and_its_loss_by_hand(tmp_path, mnist_root
     x = torch.rand(2, 1, 32, 32) * 2 - 1
     out = gan.translate(x, "ab")
     assert torch.equal(out, G.decode(G.encode(x, 0), 1)) and not G.training
+
+
+def test_translate_refuses_what_a_hostile_probe_found(tmp_path, mnist_root):
+    """One-line errors (exit 2) for empty arrays, .npz archives and empty files named .npy, clashing output names
+    and an output folder with other files; the API checks uint8 and ranges like the CLI."""
+    from PIL import Image
+
+    from gankit.train.run import load_run
+
+    run = tmp_path / "p"
+    env = {**os.environ, "GANKIT_DATA": str(mnist_root)}
+    base = [sys.executable, "-m", "gankit.cli"]
+    out = subprocess.run(base + ["train", "pix2pix", "steps=1", "data.size=64", "batch_size=4", "model.g_width=4",
+                                 "model.d_width=4", "train.eval_every=0", f"out={run}", "train.progress=false"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    np.save(tmp_path / "empty.npy", np.zeros((0, 1, 32, 32), np.float32))
+    np.savez(tmp_path / "arch.npz", x=np.zeros((2, 1, 32, 32)))
+    (tmp_path / "arch.npz").rename(tmp_path / "arch.npy")
+    (tmp_path / "zero.npy").write_bytes(b"")
+    folder = tmp_path / "pics"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("x.png", "x.jpg", "sub/x.png"):
+        Image.new("L", (32, 32)).save(folder / name)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "stale.png").write_bytes(b"")
+    np.save(tmp_path / "ok.npy", np.zeros((2, 1, 32, 32), np.uint8))
+    cases = [("empty.npy", "o1.npy", "no images"), ("arch.npy", "o2.npy", "npz archive"),
+             ("zero.npy", "o3.npy", "cannot read"), ("pics", "o4", "same output"),
+             ("ok.npy", "full", "holds other files"), ("pics", "pics/inside", "inside the input")]
+    for src, dst, why in cases:
+        extra = ["--overwrite"] if dst == "full" else []
+        r = subprocess.run(base + ["translate", str(run), "--input", str(tmp_path / src), "--out", str(tmp_path / dst)]
+                           + extra, capture_output=True, text=True, env=env)
+        assert r.returncode == 2 and why in r.stderr and len(r.stderr.strip().splitlines()) == 1, (src, r.stderr)
+    (folder / "x.jpg").unlink()
+    r = subprocess.run(base + ["translate", str(run), "--input", str(folder), "--out", str(tmp_path / "o5")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["sub__x.png", "x.png"]
+    loaded = load_run(run)
+    u8 = np.full((1, 1, 32, 32), 255, np.uint8)
+    assert torch.equal(loaded.translate(u8), loaded.translate(np.ones((1, 1, 32, 32), np.float32)))
+    with pytest.raises(Exception, match="finite floats"):
+        loaded.translate(np.full((1, 1, 32, 32), 3.0, np.float32))
+    r = subprocess.run(base + ["eval", str(run), "--n", "20", "--truncation", "0.5", "--out", str(tmp_path / "e.json")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "truncation" in r.stderr

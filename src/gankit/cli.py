@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                     "the two-way runs); stargan: the target attributes, comma-separated, e.g. red,thick")
     tr.add_argument("--out", required=True, metavar="FILE.npy|FILE.png|DIR",
                     help="a .npy array, a .png grid, or a new folder of PNG files named like the inputs")
-    tr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing --out file, or write into an "
+                    "existing --out folder that holds only files of the names written")
     tr.add_argument("--device", default="cpu")
 
     c = sub.add_parser("classifier", help="train a reference classifier with its fixed recipe")
@@ -305,38 +306,67 @@ def cmd_translate(a) -> None:
     from .errors import GankitError
     from .train.run import load_run
 
+    if not a.out.strip():
+        raise GankitError("--out is empty; give a .npy or .png file or a folder")
     out = Path(a.out)
-    to_dir = out.suffix == ""
-    if not to_dir and out.suffix not in (".npy", ".png"):
+    suffix = out.suffix.lower()
+    if suffix in (".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".npz", ".pt") and not a.out.endswith("/"):
         raise GankitError(f"--out '{out}' must end in .npy or .png, or name a folder")
+    to_dir = a.out.endswith(("/", "\\")) or suffix not in (".npy", ".png")
     if (out.exists() or out.is_symlink()) and not a.overwrite:
         raise GankitError(f"'{out}' already exists; pass --overwrite or choose another --out")
     if to_dir and out.exists() and not out.is_dir():
         raise GankitError(f"--out '{out}' is a file; name a folder, or a file ending in .npy or .png")
+    if not to_dir and out.is_dir():
+        raise GankitError(f"--out '{out}' is a folder; give a file name ending in .npy or .png")
+    names = _translation_names(Path(a.input), out) if to_dir else None  # refuse clashing names before any work
     run = load_run(a.run_dir, device=a.device)
     x = run.read_translation_input(a.input, a.to)
+    if to_dir:  # one PNG per input, named like it (a .npy input: by index); never mixed with older files
+        names = names or [f"{i:06d}.png" for i in range(len(x))]
+        if out.is_dir():
+            others = sorted(p.name for p in out.iterdir() if p.name not in set(names))
+            if others:
+                raise GankitError(f"--out folder '{out}' holds other files ({others[0]}, ...); choose a new folder")
     y = run.translate(x, a.to)
     where = run.gan.describe(run.gan.target(a.to))
     from .io import atomic_write_bytes
     from .viz import save_image_grid
 
-    if out.suffix == ".npy":
+    if not to_dir and suffix == ".npy":
         import io
 
         buf = io.BytesIO()
         np.save(buf, y.numpy().astype(np.float32))
         atomic_write_bytes(out, buf.getvalue())
-    elif out.suffix == ".png":
+    elif not to_dir:
         save_image_grid(y, out)
     else:
-        from .data.imagefolder import collect_images
-
-        src = Path(a.input)
-        names = [p.stem for p in collect_images(src)] if src.is_dir() else [f"{i:06d}" for i in range(len(y))]
         out.mkdir(parents=True, exist_ok=True)
         for name, img in zip(names, y):
-            save_image_grid(img[None], out / f"{name}.png", nrow=1, padding=0)
-    print(f"translated {len(y)} images into {where}: {out}")
+            save_image_grid(img[None], out / name, nrow=1, padding=0)
+    print(f"translated {len(y)} image{'s' if len(y) != 1 else ''} into {where}: {out}")
+
+
+def _translation_names(src, out):
+    """The output file names for a folder of inputs (each input's path inside the folder, '/' as '__', with .png),
+    or None for a .npy input; one-line errors when two inputs would give one name or --out lies inside the input."""
+    from .data.imagefolder import collect_images
+    from .errors import GankitError
+
+    if not src.is_dir():
+        return None
+    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+        raise GankitError(f"--out '{out}' is inside the input folder '{src}'; write the translations elsewhere")
+    names, seen = [], {}
+    for p in collect_images(src):
+        name = "__".join(p.relative_to(src).with_suffix("").parts) + ".png"
+        if name in seen:
+            raise GankitError(f"two inputs would write the same output '{name}' ({seen[name]} and "
+                              f"{p.relative_to(src)}); rename one")
+        seen[name] = p.relative_to(src)
+        names.append(name)
+    return names
 
 
 def _parse_code(text: str) -> int:

@@ -42,9 +42,18 @@ def evaluate_gan(gan, info, n: int = 2500, seed: int = 0, *, features: str = "au
     :func:`gankit.metrics.score_images` against the first ``num_real`` images of ``split``.
     """
     if getattr(gan, "own_evaluation", False):  # image-to-image, CoGAN: the task's metrics (gankit.metrics.translation)
+        name = gan.cfg.gan
         if metrics is not None:
-            raise GankitError(f"GAN '{type(gan).__name__}' is scored with its translation metrics; --metrics "
-                              f"does not apply to it")
+            raise GankitError(f"GAN '{name}' is scored with its translation metrics (all of them); --metrics does not "
+                              f"apply to it")
+        if truncation is not None:
+            raise GankitError(f"GAN '{name}' translates images; --truncation does not apply to it")
+        if features not in ("auto", "classifier") or kw.get("inception_weights") or inception_weights:
+            raise GankitError(f"GAN '{name}' is scored in the reference classifiers' features; --features "
+                              f"{features} does not apply to it")
+        if num_real != 10000:
+            raise GankitError(f"GAN '{name}' is scored on its translation set's test split; --num-real does not "
+                              f"apply to it")
         return gan.evaluate_task(n=n, seed=seed, split=split, root=root)
     scored = getattr(gan, "conditional", False) and _scores_classes(info, features, kw.get("extractor"))
     coded = scored and getattr(gan, "code_labels", False)  # InfoGAN: its categorical code, matched to classes
@@ -293,17 +302,44 @@ class Run:
     # ------------------------------------------------------------ image-to-image runs
     def _translator(self, what: str):
         if not getattr(self.gan, "translates", False):
+            if getattr(self.gan, "takes_domains", False):  # CoGAN
+                raise GankitError(f"{what}: this {self.config.gan} run draws corresponding pairs from noise; it does not "
+                                  f"translate given images (use gankit sample)")
             raise GankitError(f"{what} needs an image-to-image run (pix2pix, cyclegan, ...); this is a "
                               f"{self.config.gan} run")
         return self.gan
 
     def translate(self, x, to: Optional[str] = None) -> torch.Tensor:
-        """Images ``x`` ((N, C, H, W) in [-1, 1], or a NumPy array) translated into domain ``to`` (``"b"``, the
-        default, or ``"a"`` for the two-way translators; StarGAN: the target attributes, e.g. ``"red,thick"``);
-        returns a CPU tensor in [-1, 1]."""
+        """Images ``x`` translated into domain ``to`` (``"b"``, the default, or ``"a"`` for the two-way translators;
+        StarGAN and Fader: the target attributes, e.g. ``"red,thick"``); returns a CPU tensor in [-1, 1]. ``x``: a
+        tensor or NumPy array, (N, C, H, W) or (N, H, W), floats in [-1, 1] or uint8 0-255 (checked as
+        ``gankit translate`` checks a ``.npy`` input)."""
         gan = self._translator("translate")
-        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
-        return gan.translate(x, gan.target(to)).cpu()
+        target = gan.target(to)
+        x = self.check_translation_input(x, gan.input_channels(target), gan.input_sides, "the images")
+        return gan.translate(x, target).cpu()
+
+    @staticmethod
+    def check_translation_input(arr, channels: int, sides, what: str) -> torch.Tensor:
+        """``arr`` (array or tensor) as float images in [-1, 1]: one-line errors for no images, a wrong shape or
+        range, non-finite values or another dtype than uint8 / floating point."""
+        if isinstance(arr, torch.Tensor):
+            arr = arr.detach().cpu().numpy()
+        if not isinstance(arr, np.ndarray):
+            raise GankitError(f"{what} must be a NumPy array or a tensor, got {type(arr).__name__}")
+        shape = tuple(arr.shape)
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        if arr.ndim != 4 or arr.shape[1] != channels or arr.shape[2] != arr.shape[3] or arr.shape[3] not in sides:
+            want = " or ".join(f"(N, {channels}, {s}, {s})" for s in sides)
+            raise GankitError(f"{what} have shape {shape}; this run translates images of shape {want}")
+        if arr.shape[0] == 0:
+            raise GankitError(f"{what} hold no images (N = 0)")
+        if arr.dtype == np.uint8:
+            return torch.from_numpy(arr.astype(np.float32)) / 127.5 - 1
+        if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all() or np.abs(arr).max() > 1 + 1e-6:
+            raise GankitError(f"{what} must be uint8 images or finite floats in [-1, 1]")
+        return torch.from_numpy(arr.astype(np.float32))
 
     def read_translation_input(self, source, to: Optional[str] = None) -> torch.Tensor:
         """The images to translate from ``source``: a ``.npy`` file ((N, C, H, W) or (N, H, W); floats in [-1, 1]
@@ -322,25 +358,18 @@ class Run:
             u8 = np.stack([read_image(f, side, "L" if channels == 1 else "RGB") for f in files])
             u8 = u8[:, None] if channels == 1 else u8.transpose(0, 3, 1, 2)
             return torch.from_numpy(u8.astype(np.float32)) / 127.5 - 1
-        if source.suffix != ".npy":
+        if not source.exists():
+            raise GankitError(f"input '{source}' does not exist")
+        if source.suffix.lower() != ".npy" or not source.is_file():
             raise GankitError(f"--input must be a .npy file or a folder of images, got '{source}'")
-        if not source.is_file():
-            raise GankitError(f"input file '{source}' does not exist")
         try:
             arr = np.load(source, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise GankitError(f"cannot read '{source}' as a NumPy array: {' '.join(str(e).split())}") from None
-        if arr.ndim == 3:
-            arr = arr[:, None]
-        if arr.ndim != 4 or arr.shape[1] != channels or arr.shape[2] != arr.shape[3] or arr.shape[3] not in sides:
-            want = " or ".join(f"(N, {channels}, {s}, {s})" for s in sides)
-            raise GankitError(f"'{source}' holds an array of shape {arr.shape}; this run translates images of shape "
-                              f"{want}")
-        if arr.dtype == np.uint8:
-            return torch.from_numpy(arr.astype(np.float32)) / 127.5 - 1
-        if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all() or np.abs(arr).max() > 1 + 1e-6:
-            raise GankitError(f"'{source}' must hold uint8 images or floats in [-1, 1]")
-        return torch.from_numpy(arr.astype(np.float32))
+        except (OSError, ValueError, EOFError) as e:
+            why = " ".join(str(e).split()) or "the file is empty"
+            raise GankitError(f"cannot read '{source}' as a NumPy array: {why}") from None
+        if not isinstance(arr, np.ndarray):  # an .npz archive under a .npy name
+            raise GankitError(f"'{source}' is an .npz archive, not a .npy array")
+        return self.check_translation_input(arr, channels, sides, f"the images in '{source}'")
 
     def save_reconstructions(self, path=None, n: int = 32, seed: int = 0, overwrite: bool = False,
                              per_row: int = 8) -> Path:
