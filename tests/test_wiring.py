@@ -1190,7 +1190,7 @@ PRESETS = {
                    64, 10000, {"arch": "dcgan", "z_dim": 100, "g_width": 16, "d_width": 16, "g_cond": "concat",
                               "d_cond": "projection", "d_sn": True, "d_slope": 0.2, "matching_aware": False}),
     "infogan": ("nonsaturating", {}, 1, (ADAM, 1e-3, (0.5, 0.999), "constant"), (ADAM, 2e-4, (0.5, 0.999), "constant"),
-                128, 5000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
+                128, 10000, {"arch": "dcgan", "z_dim": 62, "categories": 10, "continuous": 2, "noise": "uniform",
                             "g_width": 64, "d_width": 64, "fc": 1024, "q_hidden": 128, "lambda_cat": 1.0, "lambda_cont": 1.0,
                             "cont_std": "fixed", "g_cond": "concat"}),
     "improved-gan": ("nonsaturating-ls", {}, 1, (ADAM, 5e-4, (0.5, 0.999), "constant"),
