@@ -918,3 +918,21 @@ def test_translate_refuses_what_a_hostile_probe_found(tmp_path, mnist_root):
     r = subprocess.run(base + ["eval", str(run), "--n", "20", "--truncation", "0.5", "--out", str(tmp_path / "e.json")],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "truncation" in r.stderr
+
+
+def test_stargans_generator_sees_the_target_attributes():
+    """The target enters G as constant channels; an instance norm after a reflection-padded conv would remove them
+    exactly (a constant map convolves to a constant, which the norm subtracts), so G pads its first conv with zeros
+    (as the authors' code): two targets give two outputs from the untrained G."""
+    from gankit.gans.translation.stargan import AttributeConditioned
+
+    info = DataInfo("mnist-attributes", "images", (3, 32, 32), 10, attributes=("r", "g", "b", "t", "o"),
+                    attribute_groups=((0, 1, 2),))
+    torch.manual_seed(0)
+    gan = GANS.get("stargan")(resolve("stargan", ["model.g_width=8", "model.blocks=1"]), info).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    red, blue = torch.tensor([[1.0, 0, 0, 0, 0]] * 2), torch.tensor([[0.0, 0, 1, 0, 0]] * 2)
+    with torch.no_grad():
+        assert (gan.G(x, red) - gan.G(x, blue)).abs().max() > 1e-3
+        reflect = AttributeConditioned(ResnetGenerator(8, 3, 8, 1)).eval()  # the same net with reflection padding
+        assert torch.allclose(reflect(x, red), reflect(x, blue), atol=1e-5)  # ... is blind to the target

@@ -90,10 +90,14 @@ class ResnetGenerator(nn.Module):
     """CycleGAN's generator: c7s1-w, d2w, d4w, ``blocks`` x R4w, u2w, uw, c7s1-out, tanh."""
 
     def __init__(self, in_ch: int, out_ch: int, width: int = 64, blocks: int = 6, downs: int = 2,
-                 norm: str = "instance"):
+                 norm: str = "instance", pad: str = "reflect"):
         super().__init__()
         f = LayerFactory(norm=norm)
-        layers: List[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, width, 7), f.norm_layer(width), nn.ReLU()]
+        # pad="zero": the first 7 x 7 conv pads with zeros (StarGAN's G): constant input channels (a target label)
+        # then differ near the borders and survive the instance norm that follows, which removes any channel that
+        # is constant over the image (as a reflection-padded conv of constant maps is)
+        first = [nn.Conv2d(in_ch, width, 7, 1, 3)] if pad == "zero" else [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, width, 7)]
+        layers: List[nn.Module] = first + [f.norm_layer(width), nn.ReLU()]
         w = width
         for _ in range(downs):
             layers += [nn.Conv2d(w, 2 * w, 3, 2, 1), f.norm_layer(2 * w), nn.ReLU()]

@@ -91,7 +91,7 @@ class StarGAN(Translator):
 
     def build(self, info):
         p, c, a = self.p, info.shape[0], len(info.attributes)
-        G = AttributeConditioned(ResnetGenerator(c + a, c, p.g_width, p.blocks, norm="instance"))
+        G = AttributeConditioned(ResnetGenerator(c + a, c, p.g_width, p.blocks, norm="instance", pad="zero"))
         D = MultiDomainDiscriminator(c, info.shape[-1], a, p.d_width, p.d_layers)
         return G, D
 
