@@ -368,7 +368,7 @@ def test_translators_refuse_the_wrong_data_and_other_gans_refuse_translation_set
         resolve("cyclegan", ["data=mnist"])
     with pytest.raises(ConfigError, match="unpaired"):
         resolve("pix2pix", ["data=mnist2inverted"])
-    with pytest.raises(ConfigError, match="GANs that do: cogan, cyclegan, discogan, dualgan, pix2pix, srgan, srresnet$"):
+    with pytest.raises(ConfigError, match="GANs that do: cogan, cyclegan, discogan, dualgan, pix2pix, srgan, srresnet, unit$"):
         resolve("dcgan", ["data=edges2mnist"])
     info = DataInfo("mnist2coloured", "images", (4, 32, 32), 10, domains=(("image", 1), ("coloured", 3)))
     with pytest.raises(ConfigError, match="identity"):
@@ -737,8 +737,10 @@ def test_shipped_attribute_classifier_reaches_its_accuracy(mnist_root):
     rec = reference_record("mnist-attributes")
     assert rec["recipe"] == RECIPES["mnist-attributes"]
     net = load_reference_classifier("mnist-attributes")  # checks the sha256 against the record
-    x, y, _ = load_dataset("mnist-attributes", root=mnist_root, split="test")
-    acc = accuracy(net, x, y[:, 1:].float())  # all five attributes right
+    from gankit.metrics.reference import to_input
+
+    x, y, _ = load_dataset("mnist-attributes", root=mnist_root, split="test", resolution=32)
+    acc = accuracy(net, to_input(x), y[:, 1:].float())  # all five attributes right, read as the metrics read them
     assert acc >= REQUIRED_ACCURACY["mnist-attributes"] and acc == pytest.approx(rec["test_accuracy"], abs=1e-4)
 
 
@@ -773,7 +775,7 @@ def test_domain_accuracy_of_a_translator_that_keeps_the_source_domain(tmp_path, 
     gan.seeded_targets = lambda n, seed: y[:n, 1:].float()
     r = attribute_translation_metrics(gan, n=500, root=mnist_root)
     assert r["domain_accuracy"] == r["domain_accuracy_real"] > 0.95
-    assert r["class_preserved"] == r["class_preserved_real"] > 0.8 and r["rec_l1"] == 0
+    assert r["class_preserved"] == r["class_preserved_real"] > 0.6 and r["rec_l1"] == 0  # rotated digits read poorly
     assert set(f"attribute_accuracy_{a}" for a in gan.info.attributes) <= set(r)
 
 
@@ -936,3 +938,21 @@ def test_stargans_generator_sees_the_target_attributes():
         assert (gan.G(x, red) - gan.G(x, blue)).abs().max() > 1e-3
         reflect = AttributeConditioned(ResnetGenerator(8, 3, 8, 1)).eval()  # the same net with reflection padding
         assert torch.allclose(reflect(x, red), reflect(x, blue), atol=1e-5)  # ... is blind to the target
+
+
+def test_history_buffer_keeps_the_later_of_two_swaps_into_one_slot():
+    buf = HistoryBuffer(2, (1,))
+    buf(torch.zeros(2, 1))
+    torch.manual_seed(0)
+    for _ in range(50):  # with 2 slots and 8 images, clashes are certain
+        fake = torch.arange(8.0).view(8, 1) + 10
+        state = torch.get_rng_state()
+        buf(fake)
+        torch.set_rng_state(state)
+        swap = torch.rand(8) < 0.5
+        slot = torch.randint(0, 2, (8,))
+        for s in (0, 1):
+            chosen = [i for i in range(8) if swap[i] and slot[i] == s]
+            if chosen:
+                assert buf.images[s, 0] == fake[chosen[-1], 0]
+        assert buf.images[2, 0] == 0  # the spare row is cleared

@@ -8,9 +8,10 @@ probability 1/2, given as it is, or else swapped with a uniformly chosen stored 
 resume continues with the same history. Draws use torch's global generator (whose state the checkpoint keeps).
 
 The fill count is mirrored in a Python int, so a step reads nothing from the device. Within one batch the
-choices are made for all images at once: when two images pick the same slot, both see its old content and one
-of them is stored. The images that are not swapped are written to a spare row past the end (so the step needs
-no selection of rows, which would read the device).
+choices are made for all images at once: when two images pick the same slot, both see its old content and the
+later one is stored. The images that are not swapped are written to a spare row past the end, cleared after (so
+the step needs no selection of rows, which would read the device, and the buffer does not depend on the order of
+the writes).
 """
 from __future__ import annotations
 
@@ -47,7 +48,13 @@ class HistoryBuffer(nn.Module):
         old = self.images[slot].to(rest.dtype)
         mask = swap.view(-1, *([1] * (rest.dim() - 1)))
         shown = torch.where(mask, old, rest)
-        self.images[torch.where(swap, slot, self.size)] = rest.to(self.images.dtype)  # swapped slots take the fake
+        # swapped slots take the fake; of two swaps into one slot the later one is kept (so the write order does not
+        # matter), every other write goes to the spare row, which is then cleared: the buffer is deterministic
+        later = torch.triu(torch.ones(len(slot), len(slot), dtype=torch.bool, device=slot.device), 1)
+        clash = (later & (slot[:, None] == slot[None, :]) & swap[None, :]).any(1)
+        target = torch.where(swap & ~clash, slot, self.size)
+        self.images[target] = rest.to(self.images.dtype)
+        self.images[self.size].zero_()
         return torch.cat([fake[:fill], shown])
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
