@@ -807,15 +807,15 @@ def test_fader_losses_by_hand_and_the_ramp_of_lambda_e(tmp_path, mnist_root):
         got, logs = gan.g_step(real, labels)
         assert torch.allclose(got, rec, atol=1e-6) and torch.allclose(logs["g_loss"], fool, atol=1e-5)  # lambda 0
         for k, lam in ((1, 0.125), (2, 0.25), (4, 0.5), (6, 0.5)):
-            while gan._updates < k:
+            while gan._steps < k:
                 gan.after_step("g")
             got, _ = gan.g_step(real, labels)
             assert torch.allclose(got, rec + lam * fool, atol=1e-5), k
     gan.after_step("d")
-    assert int(gan.ae_updates) == 6 and gan._updates == 6
+    assert int(gan.ae_updates) == 6 and gan._steps == 6
     other = GANS.get("fader")(cfg, tr.info)
     other.load_state_dict(gan.state_dict())
-    assert other._updates == 6  # the ramp resumes where it was
+    assert other._steps == 6  # the ramp resumes where it was
 
 
 def test_fader_decoder_reads_the_attributes_at_every_layer_and_p_reads_the_code(tmp_path, mnist_root):

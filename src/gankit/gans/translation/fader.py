@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ...config import _rng
 from .. import GANS
-from ..base import StepResult
+from ..base import CountsGeneratorSteps, StepResult
 from .stargan import StarGAN, attribute_loss
 
 
@@ -96,25 +96,25 @@ class LatentDiscriminator(nn.Module):
         return self.net(z)
 
 
-class Fader(StarGAN):
+class Fader(CountsGeneratorSteps, StarGAN):
     """Lample et al. 2017 (arXiv 1706.00409): an auto-encoder whose latent is adversarially freed of the attributes."""
 
     Params = FaderParams
     default_objective = "nonsaturating"
     objectives = None
     no_penalties_why = "its discriminator reads the latent code, and its paper uses no penalty"
+    step_buffer = "ae_updates"
 
     def build(self, info):
         p, c, a = self.p, info.shape[0], len(info.attributes)
         G = FaderAutoencoder(c, a, p.width, p.downs)
         D = LatentDiscriminator(G.latent_channels, info.shape[-1] // 2 ** p.downs, a, p.p_hidden, p.dropout)
-        self._updates = 0  # auto-encoder updates (lambda_E's ramp); a buffer keeps it in the checkpoint
-        self.register_buffer("ae_updates", torch.zeros((), dtype=torch.long))
+        self.init_step_count()  # auto-encoder updates (lambda_E's ramp), in the checkpoint
         return G, D
 
     def lambda_e(self) -> float:
         p = self.p
-        return p.lambda_e * min(1.0, self._updates / p.lambda_steps) if p.lambda_steps else p.lambda_e
+        return p.lambda_e * min(1.0, self._steps / p.lambda_steps) if p.lambda_steps else p.lambda_e
 
     def d_step(self, real: Tensor, labels) -> StepResult:
         _, c = self.split_labels(labels)
@@ -130,16 +130,6 @@ class Fader(StarGAN):
         fool = attribute_loss(self.D(z), 1 - c)
         loss = rec + self.lambda_e() * fool
         return loss, {"rec": rec.detach(), "g_loss": fool.detach()}
-
-    def after_step(self, group: str) -> None:
-        if group == "g":
-            self._updates += 1
-            self.ae_updates.add_(1)
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        out = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        self._updates = int(self.ae_updates)  # one read, at load time
-        return out
 
 
 GANS.add("fader", Fader)
