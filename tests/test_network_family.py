@@ -343,7 +343,7 @@ def test_s2gan_co_scores_unlabelled_reals_with_the_heads_argmax_and_learns_the_l
 
 
 def test_s2gan_classifier_learns_only_from_the_labelled_rows_in_its_own_group():
-    gan = few("s2gan")
+    gan = few("s2gan", "model.c_selfsup=0")  # C learning alongside the GAN, not pre-trained
     assert [p.group for p in gan.phases()] == ["d", "c", "g"]
     assert {id(p) for p in gan.C.parameters()} == {id(p) for p in gan.optim_groups()["c"]}
     x = torch.rand(8, 1, 32, 32) * 2 - 1
@@ -384,3 +384,154 @@ def test_biggan_truncation_grid_is_classes_by_thresholds():
     # the 0.7 block of class 0: the first four samples of the 40 drawn at that threshold with the same seed
     assert torch.allclose(row0[4:8], x[:4], atol=1e-6)
     assert not torch.allclose(row0[:4], row0[4:8])
+
+
+# ----------------------------------------------------------------------------- S2GAN's pre-trained labeller
+def test_kmeans_finds_separated_clusters_and_the_labeller_votes_and_scores_by_hand():
+    from gankit.gans.network.selfsup_labeller import fit_cluster_labeller, kmeans
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    h = torch.cat([c + 0.1 * torch.randn(20, 2, generator=g) for c in centres])
+    found, assign = kmeans(h, 3, generator=torch.Generator().manual_seed(1))
+    assert all(len(set(assign[i * 20:(i + 1) * 20].tolist())) == 1 for i in range(3))  # each blob one cluster
+    assert len(set(assign.tolist())) == 3
+    for c in centres:  # each true centre has a centroid at its blob's mean
+        assert torch.cdist(c[None], found).min() < 0.1
+    # labelled points: blob 0 -> class 1 (2 votes against 1), blob 1 -> class 0, blob 2 has none (nearest labelled)
+    hl = torch.tensor([[0.1, 0.0], [0.0, 0.1], [-0.1, 0.0], [6.0, 5.0]])
+    yl = torch.tensor([1, 1, 2, 0])
+    lab = fit_cluster_labeller(h, hl, yl, 3, num_classes=3, seed=1)
+    blob_of = {int(torch.cdist(c[None], lab.centroids).argmin()): i for i, c in enumerate(centres)}
+    want = {0: 1, 1: 0, 2: 0}  # (6, 5) is nearest blob 1; blob 2's nearest labelled feature is (6, 5)
+    assert {blob_of[k]: int(v) for k, v in enumerate(lab.cluster_class)} == want
+    q = torch.tensor([[9.0, 1.0]])
+    d2 = torch.cdist(q, lab.centroids).pow(2)[0]
+    scores = lab(q)[0]
+    for k in range(3):  # class score: minus the squared distance to that class's nearest centroid
+        mine = [d2[j] for j in range(3) if lab.cluster_class[j] == k]
+        assert (scores[k] == float("-inf")) if not mine else math.isclose(scores[k].item(), -min(mine).item(), rel_tol=1e-5)
+
+
+def few_loader(n=60, batch=4):
+    from gankit.data.fewlabels import FewLabelLoader
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 32, 32, generator=g) * 2 - 1
+    y = torch.arange(n) % 10
+    return FewLabelLoader(x, y, 20, 10, batch, "cpu", 0)
+
+
+def test_s2gan_pretrained_labeller_learns_rotations_in_the_trunk_then_only_the_last_layer_from_labels(monkeypatch):
+    import gankit.gans.network.selfsup_labeller as sl
+
+    gan = few("s2gan", "model.c_selfsup=3", "model.c_probe=2")
+    assert [p.group for p in gan.phases()] == ["d", "g"] and "c" not in gan.optim_groups()  # fixed after
+    C = gan.C
+    start = {k: v.clone() for k, v in C.state_dict().items()}
+    seen = {"rot": [], "probe": []}
+    rot_loss, probe = sl.learn_rotations, sl.learn_linear_classifier
+
+    def spy_rot(C_, head, batches, steps, make_opt):
+        def watched():
+            x_u, x_l, y_l = batches()
+            seen["rot"].append(x_u.shape[0])
+            return x_u, x_l, y_l
+        out = rot_loss(C_, head, watched, steps, make_opt)
+        seen["after_rot"] = {k: v.clone() for k, v in C_.state_dict().items()}
+        return out
+
+    def spy_probe(C_, batches, steps, make_opt):
+        def watched():
+            x_u, x_l, y_l = batches()
+            seen["probe"].append(y_l.clone())
+            return x_u, x_l, y_l
+        return probe(C_, watched, steps, make_opt)
+
+    monkeypatch.setattr(sl, "learn_rotations", spy_rot)
+    monkeypatch.setattr(sl, "learn_linear_classifier", spy_probe)
+    logs = gan.pretrain(few_loader())
+    assert set(logs) == {"pretrain_rot_acc", "pretrain_probe_acc"} and seen["rot"] == [4, 4, 4]
+    assert len(seen["probe"]) == 2 and all((y >= 0).all() for y in seen["probe"])  # only labelled rows
+    last = {f"net.{len(C.net) - 1}.{k}" for k in C.net[-1].state_dict()}
+    moved = lambda a, b: {k for k in a if a[k].dtype.is_floating_point and not torch.equal(a[k], b[k])}
+    trunk_weights = {k for k in start if k.endswith("weight") and k not in last}
+    assert trunk_weights <= moved(start, seen["after_rot"])  # stage 1 trains the trunk ...
+    assert not moved(start, seen["after_rot"]) & last  # ... not the class layer
+    end = C.state_dict()
+    assert moved(seen["after_rot"], end) == {k for k in last if k.endswith(("weight", "bias"))}  # stage 2: it alone
+    assert not any(p.requires_grad for p in C.parameters()) and not C.training
+    x = torch.rand(6, 1, 32, 32) * 2 - 1
+    C.train()  # the labeller is used in eval mode whatever the caller left
+    logits = gan.class_logits(x)
+    assert not C.training and torch.equal(logits, C(x))
+
+
+def test_s2gan_kmeans_labeller_fills_the_centroids_in_the_checkpoint_and_labels_by_them():
+    gan = few("s2gan", "model.c_selfsup=2", "model.c_head=kmeans", "model.c_clusters=5")
+    assert gan.clusters is not None and "clusters.centroids" in gan.state_dict()
+    logs = gan.pretrain(few_loader())
+    assert set(logs) == {"pretrain_rot_acc", "pretrain_cluster_acc"}
+    assert gan.clusters.centroids.abs().sum() > 0
+    x = torch.rand(6, 1, 32, 32) * 2 - 1
+    assert torch.equal(gan.class_logits(x), gan.clusters(gan.C.trunk(x)))
+    assert torch.equal(gan.classify(x), gan.clusters(gan.C.trunk(x)).float())
+
+
+def test_s2gan_pretraining_refusals():
+    from gankit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs model.c_selfsup"):
+        few("s2gan", "model.c_selfsup=0", "model.c_head=kmeans")
+    with pytest.raises(ConfigError, match="D's class head"):
+        few("s3gan", "model.c_selfsup=10")
+    with pytest.raises(ConfigError, match="c_head"):
+        few("s2gan", "model.c_head=spectral")
+
+
+def test_the_trainer_pretrains_once_on_a_fresh_run_and_not_on_resume(tmp_path, mnist_root, monkeypatch):
+    import json
+
+    from gankit.gans.network.fewlabels import S2GAN
+    from gankit.train.loop import resume, start
+
+    calls = []
+    real = S2GAN.pretrain
+    monkeypatch.setattr(S2GAN, "pretrain", lambda self, loader: calls.append(1) or real(self, loader))
+    common = [f"data.root={mnist_root}", "data=mnist", "data.size=200", "data.label_fraction=null", "data.labels=20",
+              "batch_size=4", "model.g_width=4", "model.d_width=4", "model.z_dim=8", "model.c_width=4",
+              "model.c_selfsup=2", "model.c_probe=2", "train.progress=false", "train.eval_every=0",
+              "train.sample_every=0", "train.checkpoint_every=1", f"out={tmp_path / 'r'}"]
+    tr = start(resolve("s2gan", common + ["steps=1"]))
+    tr.fit()
+    assert calls == [1]
+    rows = [json.loads(line) for line in open(tmp_path / "r" / "metrics.jsonl")]
+    assert rows[0]["step"] == 0 and {"pretrain_rot_acc", "pretrain_probe_acc"} <= set(rows[0])
+    C = {k: v.clone() for k, v in tr.gan.C.state_dict().items()}
+    again = resume(tmp_path / "r", ["steps=2"])
+    again.fit()
+    assert calls == [1]  # the checkpoint holds the pre-trained C
+    for k, v in again.gan.C.state_dict().items():
+        assert torch.equal(v, C[k]), k  # and nothing moved it while the GAN trained
+
+
+def test_conditional_sagan_preset_is_biggan_parts_with_the_sagan_settings():
+    from gankit.nn import ProjectionDiscriminator
+    from gankit.nn.conditioning import ConditionalBatchNorm
+
+    cfg = resolve("sagan-conditional", ["model.g_width=4", "model.d_width=4", "model.z_dim=8"])
+    assert cfg.gan == "biggan" and (cfg.train.n_critic, cfg.train.ema) == (1, None)
+    assert (cfg.optim["g"].lr, cfg.optim["d"].lr, cfg.optim["g"].betas) == (1e-4, 4e-4, (0.0, 0.9))
+    assert cfg.model["ortho"] == 0 and not cfg.model["hierarchical"] and cfg.model["shared_dim"] == 0
+    torch.manual_seed(0)
+    gan = GANS.get("biggan")(cfg, FASHION32)
+    assert sum(isinstance(m, SelfAttention) for m in gan.G.modules()) == 1
+    assert sum(isinstance(m, SelfAttention) for m in gan.D.modules()) == 1
+    cbn = [m for m in gan.G.modules() if isinstance(m, ConditionalBatchNorm)]
+    assert cbn and not any(isinstance(m, LinearConditionalBatchNorm) for m in gan.G.modules())
+    assert isinstance(gan.D, ProjectionDiscriminator) and gan.G_ema is None
+    x, y = torch.rand(4, 1, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 3])
+    _, logs = gan.g_step(x, y)
+    assert "ortho" not in logs  # BigGAN's orthogonal term is off
+    out = gan.G(torch.randn(4, 8), y)
+    assert out.shape == (4, 1, 32, 32)

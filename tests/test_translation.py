@@ -2,6 +2,7 @@
 fakes, pix2pix's and CycleGAN's losses by hand, their wiring (presets, phases, groups), evaluation, `gankit
 translate`."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,7 +32,9 @@ TINY = {"pix2pix": ["model.g_width=4", "model.d_width=4"],
         "stargan": ["model.g_width=4", "model.d_width=4", "model.blocks=1"],
         "cogan": ["model.g_width=4", "model.d_width=4", "model.z_dim=8"],
         "fader": ["model.width=4", "model.p_hidden=8"],
-        "unit": ["model.g_width=4", "model.d_width=4"]}
+        "unit": ["model.g_width=4", "model.d_width=4"],
+        "xgan": ["model.g_width=4", "model.d_width=4"],
+        "combogan": ["model.g_width=4", "model.d_width=4"]}
 
 
 def tiny_cfg(name, tmp_path, root, *extra):
@@ -42,8 +45,8 @@ def tiny_cfg(name, tmp_path, root, *extra):
 
 # ------------------------------------------------------------------ domains and sets
 def test_the_translators_are_the_ones_this_file_covers():
-    assert TRANSLATORS == ["cogan", "cyclegan", "discogan", "dualgan", "fader", "pix2pix", "srgan", "srresnet", "stargan",
-                           "unit"]
+    assert TRANSLATORS == ["cogan", "combogan", "cyclegan", "discogan", "dualgan", "fader", "pix2pix", "srgan", "srresnet", "stargan",
+                           "unit", "xgan"]
 
 
 def test_edges_of_a_filled_square_are_its_two_pixel_outline():
@@ -292,6 +295,11 @@ PRESETS = {  # objective, batch, steps, n_critic, (g optimiser, lr), (d optimise
              "mnist2inverted"),
     "stargan": ("wgan", 16, 3000, 5, ("adam", 1e-4), ("adam", 1e-4),
                 {"blocks": 3, "d_layers": 3, "lambda_cls": 1.0, "lambda_rec": 10.0}, "mnist-attributes"),
+    "combogan": ("lsgan", 16, 3000, 1, ("adam", 2e-4), ("adam", 2e-4),
+                 {"enc_blocks": 2, "dec_blocks": 1, "cycle_weight": 10.0, "adv_weight": 2.0}, "mnist-colours"),
+    "xgan": ("lsgan", 16, 3000, 1, ("adam", 1e-4), ("adam", 1e-4),
+             {"blocks": 2, "rec_weight": 10.0, "sem_weight": 10.0, "dann_weight": 1.0, "adv_weight": 2.0},
+             "mnist2coloured"),
 }
 
 
@@ -317,7 +325,7 @@ def test_each_phase_changes_only_its_own_nets_and_the_order_is_the_papers(tmp_pa
     tr = Trainer(cfg, prepare_run_dir(cfg, False))
     order = [p.group for p in tr.phases]
     want = {"pix2pix": ["d", "g"], "srgan": ["d", "g"], "srresnet": ["g"], "stargan": ["d", "g"],
-            "cogan": ["d", "g"], "fader": ["d", "g"], "unit": ["d", "g"]}.get(name, ["g", "d"])
+            "cogan": ["d", "g"], "fader": ["d", "g"], "unit": ["d", "g"], "xgan": ["d", "g"]}.get(name, ["g", "d"])
     assert order == want  # CycleGAN's: G's update, then D's
     groups = {g: {id(p) for p in ps} for g, ps in tr.params.items()}
     assert set(groups) == set(want) and not groups["g"] & groups.get("d", set())
@@ -368,7 +376,7 @@ def test_translators_refuse_the_wrong_data_and_other_gans_refuse_translation_set
         resolve("cyclegan", ["data=mnist"])
     with pytest.raises(ConfigError, match="unpaired"):
         resolve("pix2pix", ["data=mnist2inverted"])
-    with pytest.raises(ConfigError, match="GANs that do: cogan, cyclegan, discogan, dualgan, pix2pix, srgan, srresnet, unit$"):
+    with pytest.raises(ConfigError, match="GANs that do: cogan, combogan, cyclegan, discogan, dualgan, pix2pix, srgan, srresnet, unit, xgan$"):
         resolve("dcgan", ["data=edges2mnist"])
     info = DataInfo("mnist2coloured", "images", (4, 32, 32), 10, domains=(("image", 1), ("coloured", 3)))
     with pytest.raises(ConfigError, match="identity"):
@@ -956,3 +964,148 @@ def test_history_buffer_keeps_the_later_of_two_swaps_into_one_slot():
             if chosen:
                 assert buf.images[s, 0] == fake[chosen[-1], 0]
         assert buf.images[2, 0] == 0  # the spare row is cleared
+
+
+def test_xgan_losses_by_hand_and_its_shared_layers(tmp_path, mnist_root):
+    """Royer et al. 2017: D's step (a GAN per domain + the embedding's domain classifier) and G's (L2
+    reconstruction, GAN on the translations, L1 semantic consistency of the embedding, the flipped domain labels)
+    against the terms written out, with the preset's weights."""
+    bce = nn.functional.binary_cross_entropy_with_logits
+    cfg = tiny_cfg("xgan", tmp_path, mnist_root)
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan, G, D = tr.gan, tr.gan.G, tr.gan.D
+    assert G.shared_enc is not None and {id(p) for p in D["latent"].parameters()} <= {id(p) for p in tr.params["d"]}
+    assert [p.group for p in gan.phases()] == ["d", "g"]
+    real, _ = tr.loader.next()
+    a, b = real[:, :1], real[:, 1:]
+    with torch.no_grad():
+        za, zb = G.encode(a, 0), G.encode(b, 1)
+        ab, ba = G.decode(za, 1), G.decode(zb, 0)
+        ls_d = lambda r, f: 0.5 * (((r - 1) ** 2).mean() + (f ** 2).mean())
+        la, lb = D["latent"](za), D["latent"](zb)
+        want_d = ls_d(D["a"](a), D["a"](ba)) + ls_d(D["b"](b), D["b"](ab)) \
+            + bce(la, torch.zeros_like(la)) + bce(lb, torch.ones_like(lb))
+        rec = ((G.decode(za, 0) - a) ** 2).mean() + ((G.decode(zb, 1) - b) ** 2).mean()
+        adv = ((D["b"](ab) - 1) ** 2).mean() + ((D["a"](ba) - 1) ** 2).mean()  # lsgan's 1/2 undone by the weight 2
+        sem = (G.encode(ab, 1) - za).abs().mean() + (G.encode(ba, 0) - zb).abs().mean()
+        dann = bce(la, torch.ones_like(la)) + bce(lb, torch.zeros_like(lb))  # the encoders say the other domain
+        got_d, _ = gan.d_step(real, None)
+        got_g, logs = gan.g_step(real, None)
+    assert torch.allclose(got_d, want_d, atol=1e-5)
+    assert torch.allclose(got_g, adv + 10 * rec + 10 * sem + 1 * dann, atol=1e-4)
+    assert set(logs) == {"g_loss", "rec", "sem", "dann"}
+    out = gan.translate(a, "ab")
+    assert out.shape == (4, 3, 32, 32) and torch.allclose(out, G.decode(G.encode(a, 0), 1), atol=1e-5)
+
+
+# ------------------------------------------------------------------ ComboGAN and the multi-domain set
+def test_mnist_colours_groups_disjoint_digits_by_colour_and_its_loader_resumes(mnist_root):
+    x, y, info = load_dataset("mnist-colours", root=mnist_root, resolution=32, split="test", size=50)
+    assert x.shape == (50, 9, 32, 32) and y.shape == (50, 3, 6) and [c for c, _ in info.domains] == ["red", "green", "blue"]
+    for k in range(3):  # domain k: strokes in colour k only, labelled so
+        assert (y[:, k, 1:4].argmax(1) == k).all()
+        dom = x[:, 3 * k:3 * k + 3]
+        others = [c for c in range(3) if c != k]
+        assert (dom[:, others] == -1).all() and (dom[:, k] > 0).any()
+    again, _, _ = load_dataset("mnist-colours", root=mnist_root, resolution=32, split="test", size=50)
+    assert torch.equal(x, again)
+    attrs, ya, _ = load_dataset("mnist-attributes", root=mnist_root, resolution=32, split="test")
+    red = (ya[:, 1:4].argmax(1) == 0).nonzero().flatten()[:50]
+    assert torch.equal(x[:, :3], attrs[red]) and torch.equal(y[:, 0], ya[red])  # the red digits, in order
+    loader = make_loader(x, y, info, 8, "cpu", 0)
+    assert isinstance(loader, UnpairedLoader) and set(loader.state_dict()) == {"a", "b", "c"}
+    state = loader.state_dict()
+    want = [loader.next() for _ in range(9)]
+    other = make_loader(x, y, info, 8, "cpu", 0)
+    other.load_state_dict(state)
+    for wx, wy in want:
+        gx, gy = other.next()
+        assert torch.equal(gx, wx) and torch.equal(gy, wy)
+    with pytest.raises(ConfigError, match="GANs that do: combogan"):
+        resolve("dcgan", ["data=mnist-colours"])
+    with pytest.raises(ConfigError, match="GAN 'cyclegan' does not train on it. GANs that do: combogan"):
+        resolve("cyclegan", ["data=mnist-colours"])
+
+
+def combo(tmp_path, root, *extra):
+    cfg = tiny_cfg("combogan", tmp_path, root, *extra)
+    return Trainer(cfg, prepare_run_dir(cfg, False))
+
+
+def test_combogan_nets_grow_linearly_and_a_step_is_a_cycle_step_between_the_drawn_pair(tmp_path, mnist_root):
+    """Anoosheh et al. 2017: an encoder, decoder and D per domain (parameters linear in N); a step's G loss is
+    CycleGAN's between the pair drawn for that step, and only that pair's nets get gradients."""
+    tr = combo(tmp_path, mnist_root)
+    gan, G, D = tr.gan, tr.gan.G, tr.gan.D
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    assert len(G.enc) == len(G.dec) == len(D) == 3
+    two = combo(tmp_path / "two", mnist_root, "data=mnist2coloured").gan  # 1 and 3 channels
+    per_domain = count(G.enc[0]) + count(G.dec[0]) + count(D[0])
+    assert count(G) + count(D) == 3 * per_domain  # three colour domains of 3 channels: linear in N
+    assert count(two.G) + count(two.D) < count(G) + count(D)
+    pairs = [gan.pair_at(s) for s in range(300)]
+    assert all(i != j for i, j in pairs) and len(set(pairs)) == 6  # every ordered pair turns up
+    assert pairs == [gan.pair_at(s) for s in range(300)]  # seeded by (seed, step)
+    real, labels = tr.loader.next()
+    i, j = gan.pair_at(0)
+    xi, xj = real[:, 3 * i:3 * i + 3], real[:, 3 * j:3 * j + 3]
+    loss, logs = gan.g_step(real, labels)
+    with torch.no_grad():
+        ij, ji = G.dec[j](G.enc[i](xi)), G.dec[i](G.enc[j](xj))
+        adv = ((D[j](ij) - 1) ** 2).mean() + ((D[i](ji) - 1) ** 2).mean()
+        cyc = (G.dec[i](G.enc[j](ij)) - xi).abs().mean() + (G.dec[j](G.enc[i](ji)) - xj).abs().mean()
+    assert torch.allclose(loss, adv + 10 * cyc, atol=1e-4)
+    loss.backward()
+    k = 3 - i - j  # the domain not drawn
+    assert all(p.grad is None for p in list(G.enc[k].parameters()) + list(G.dec[k].parameters()))
+    assert all(p.grad is not None for p in list(G.enc[i].parameters()) + list(G.dec[j].parameters()))
+    d_loss, _ = gan.d_step(real, labels)  # D's step on the fakes of G's step, for the same pair
+    ls_d = lambda r, f: 0.5 * (((r - 1) ** 2).mean() + (f ** 2).mean())
+    want = ls_d(D[i](xi), D[i](ji)) + ls_d(D[j](xj), D[j](ij))
+    assert torch.allclose(d_loss, want, atol=1e-5)
+
+
+def test_combogan_steps_follow_the_drawn_pairs_and_resume_exactly(tmp_path, mnist_root):
+    from gankit.train.loop import resume, start
+
+    common = [f"data.root={mnist_root}", "data.size=64", "batch_size=4", "train.progress=false", "train.eval_every=0",
+              "train.sample_every=0", "train.checkpoint_every=2"] + TINY["combogan"]
+    full = start(resolve("combogan", common + ["steps=4", f"out={tmp_path / 'full'}"]))
+    seen = []
+    real_g = full.gan.g_step
+    full.gan.g_step = lambda r, l: seen.append(full.gan.pair_at(full.gan._steps)) or real_g(r, l)
+    full.phases = full.gan.phases()
+    full.fit()
+    assert seen == [full.gan.pair_at(s) for s in range(4)] and int(full.gan.g_steps) == 4
+    half = start(resolve("combogan", common + ["steps=2", f"out={tmp_path / 'half'}"]))
+    half.fit()
+    again = resume(tmp_path / "half", ["steps=4"])
+    assert again.gan._steps == 2
+    again.fit()
+    for k, v in full.gan.state_dict().items():
+        assert torch.equal(v, again.gan.state_dict()[k]), k
+
+
+def test_combogan_translates_named_pairs_and_is_scored_on_every_pair(tmp_path, mnist_root):
+    from gankit.metrics.translation import colour_domain_metrics
+
+    tr = combo(tmp_path, mnist_root)
+    gan = tr.gan
+    assert gan.directions == ("red2green", "red2blue", "green2red", "green2blue", "blue2red", "blue2green")
+    assert gan.target("Green2Blue") == "green2blue" and gan.input_channels("green2blue") == 3
+    with pytest.raises(Exception, match="red2green"):
+        gan.target("red2purple")
+    x, _ = gan.task_data()
+    out = gan.translate(x[:5, 3:6], "green2blue")
+    with torch.no_grad():
+        gan.G.eval()
+        want = gan.G.dec[2](gan.G.enc[1](x[:5, 3:6]))
+    assert torch.allclose(out, want, atol=1e-5)
+    r = colour_domain_metrics(gan, n=60, root=mnist_root)
+    assert {f"domain_accuracy_{d}" for d in gan.directions} <= set(r) and r["images"] == 60
+    assert r["domain_accuracy_real"] > 0.95 and 0 <= r["class_preserved"] <= 1
+    assert math.isclose(r["cfid"], sum(r[f"cfid_{d}"] for d in gan.directions) / 6)
+    images, per = gan.sample_grid(64)
+    assert per == 8 and images.shape == (3 * 4 * 8, 3, 32, 32)  # per domain: inputs, then into each of 3
+    two = combo(tmp_path / "two", mnist_root, "data=mnist2inverted").gan
+    assert two.directions == ("ab", "ba") and two.target("a") == "ba"

@@ -250,20 +250,28 @@ for _name in TRANSLATION_SETS:
 
 
 class UnpairedLoader:
-    """Seeded, resumable batches of an unpaired translation set: each domain's images are shuffled by a loader
-    of their own (seeds ``seed`` and ``seed + 1``), so a batch's A and B rows are independent draws. Batches
-    have the set's layout (channels A then B; labels ``(N, 2)``)."""
+    """Seeded, resumable batches of an unpaired set of two or more domains: each domain's images are shuffled by a
+    loader of their own (seeds ``seed``, ``seed + 1``, ...), so a batch's rows are independent draws per domain.
+    Batches have the set's layout (the domains' channels one after the other; labels ``(N, domains, ...)``)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, info: DataInfo, batch_size: int, device, seed: int):
-        ca = info.domains[0][1]
-        self.a = DeviceLoader(x[:, :ca], y[:, 0], batch_size, device, seed)
-        self.b = DeviceLoader(x[:, ca:], y[:, 1], batch_size, device, seed + 1)
+        from .multidomain import domain_slices
+
+        self.streams = [DeviceLoader(x[:, s], y[:, k], batch_size, device, seed + k)
+                        for k, s in enumerate(domain_slices(info))]
         self.batch_size = batch_size
 
+    @property
+    def a(self) -> DeviceLoader:
+        return self.streams[0]
+
+    @property
+    def b(self) -> DeviceLoader:
+        return self.streams[1]
+
     def next(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        xa, ya = self.a.next()
-        xb, yb = self.b.next()
-        return torch.cat([xa, xb], 1), torch.stack([ya, yb], 1)
+        parts = [s.next() for s in self.streams]
+        return torch.cat([p[0] for p in parts], 1), torch.stack([p[1] for p in parts], 1)
 
     def __iter__(self) -> "UnpairedLoader":
         return self
@@ -279,15 +287,19 @@ class UnpairedLoader:
     def steps_per_epoch(self) -> int:
         return self.a.steps_per_epoch
 
+    @property
+    def _keys(self) -> Tuple[str, ...]:
+        return tuple("abcdefghijklmnopqrstuvwxyz"[k] for k in range(len(self.streams)))
+
     def state_dict(self) -> dict:
-        return {"a": self.a.state_dict(), "b": self.b.state_dict()}
+        return {k: s.state_dict() for k, s in zip(self._keys, self.streams)}
 
     def load_state_dict(self, state: dict) -> None:
-        if not isinstance(state, dict) or set(state) != {"a", "b"}:
-            raise DataError("data loader state is not an unpaired one (expected one stream per domain); resume "
-                            "with the same data.name")
-        self.a.load_state_dict(state["a"])
-        self.b.load_state_dict(state["b"])
+        if not isinstance(state, dict) or set(state) != set(self._keys):
+            raise DataError(f"data loader state is not an unpaired one of {len(self.streams)} domains (expected one "
+                            f"stream per domain); resume with the same data.name")
+        for k, s in zip(self._keys, self.streams):
+            s.load_state_dict(state[k])
 
 
 def is_translation(name) -> bool:

@@ -99,6 +99,8 @@ class GAN(nn.Module):
     encodes = False
     #: True when the GAN trains on a translation set (two domains of images: the translators, CoGAN)
     takes_domains = False
+    #: True when the GAN also trains on a set of more than two unpaired domains (``mnist-colours``: ComboGAN)
+    takes_many_domains = False
     #: True when the GAN is scored by its own task metrics (:meth:`evaluate_task`; the translators, CoGAN) instead
     #: of the sample metrics
     own_evaluation = False
@@ -162,6 +164,15 @@ class GAN(nn.Module):
             takers = [n for n in GANS.names() if GANS.get(n).few_labels]
             raise ConfigError(f"config: data.labels={cfg.data.labels} (semi-supervised training) is not used by GAN "
                               f"'{cfg.gan}'; GANs that train on few labels: {', '.join(takers) or 'none'}")
+        if not cls.takes_many_domains:
+            from ..data.multidomain import MULTI_DOMAIN_SETS
+
+            if cfg.data.name in MULTI_DOMAIN_SETS:
+                from . import GANS
+
+                takers = [n for n in GANS.names() if GANS.get(n).takes_many_domains]
+                raise ConfigError(f"config: '{cfg.data.name}' is a set of several unpaired domains; GAN '{cfg.gan}' "
+                                  f"does not train on it. GANs that do: {', '.join(takers)}")
         if not cls.takes_domains:
             from ..data.domains import TRANSLATION_SETS
 
@@ -214,6 +225,12 @@ class GAN(nn.Module):
     def init_from_data(self, real: Tensor) -> None:
         """Hook called once when a run starts (not on resume) with a seeded batch of training data, for nets
         initialised from data (e.g. weight norm's data-dependent init); the default does nothing."""
+
+    def pretrain(self, loader) -> Dict[str, float]:
+        """Hook called once before the first training step of a fresh run (not on resume) with the training
+        loader, for parts trained before the GAN (e.g. S2GAN's self-supervised classifier); returns numbers to
+        log at step 0. Its time counts as training time. The default does nothing."""
+        return {}
 
     # ------------------------------------------------------------ the steps
     @property

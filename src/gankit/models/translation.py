@@ -86,6 +86,33 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def resnet_encoder_layers(in_ch: int, width: int, blocks: int, f: LayerFactory, downs: int = 2,
+                          pad: str = "reflect") -> List[nn.Module]:
+    """The first half of CycleGAN's generator: c7s1-w, ``downs`` stride-2 3 x 3 convs doubling the width, then
+    ``blocks`` residual blocks; its output has ``width * 2^downs`` channels."""
+    # pad="zero": the first 7 x 7 conv pads with zeros (StarGAN's G): constant input channels (a target label)
+    # then differ near the borders and survive the instance norm that follows, which removes any channel that
+    # is constant over the image (as a reflection-padded conv of constant maps is)
+    first = [nn.Conv2d(in_ch, width, 7, 1, 3)] if pad == "zero" else [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, width, 7)]
+    layers: List[nn.Module] = first + [f.norm_layer(width), nn.ReLU()]
+    w = width
+    for _ in range(downs):
+        layers += [nn.Conv2d(w, 2 * w, 3, 2, 1), f.norm_layer(2 * w), nn.ReLU()]
+        w *= 2
+    return layers + [ResidualBlock(w, f) for _ in range(blocks)]
+
+
+def resnet_decoder_layers(out_ch: int, width: int, blocks: int, f: LayerFactory, downs: int = 2) -> List[nn.Module]:
+    """The second half: ``blocks`` residual blocks at ``width * 2^downs``, ``downs`` stride-2 transposed convs
+    halving the width, c7s1 to ``out_ch``, tanh."""
+    w = width * 2 ** downs
+    layers: List[nn.Module] = [ResidualBlock(w, f) for _ in range(blocks)]
+    for _ in range(downs):
+        layers += [nn.ConvTranspose2d(w, w // 2, 3, 2, 1, output_padding=1), f.norm_layer(w // 2), nn.ReLU()]
+        w //= 2
+    return layers + [nn.ReflectionPad2d(3), nn.Conv2d(w, out_ch, 7), nn.Tanh()]
+
+
 class ResnetGenerator(nn.Module):
     """CycleGAN's generator: c7s1-w, d2w, d4w, ``blocks`` x R4w, u2w, uw, c7s1-out, tanh."""
 
@@ -93,21 +120,8 @@ class ResnetGenerator(nn.Module):
                  norm: str = "instance", pad: str = "reflect"):
         super().__init__()
         f = LayerFactory(norm=norm)
-        # pad="zero": the first 7 x 7 conv pads with zeros (StarGAN's G): constant input channels (a target label)
-        # then differ near the borders and survive the instance norm that follows, which removes any channel that
-        # is constant over the image (as a reflection-padded conv of constant maps is)
-        first = [nn.Conv2d(in_ch, width, 7, 1, 3)] if pad == "zero" else [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, width, 7)]
-        layers: List[nn.Module] = first + [f.norm_layer(width), nn.ReLU()]
-        w = width
-        for _ in range(downs):
-            layers += [nn.Conv2d(w, 2 * w, 3, 2, 1), f.norm_layer(2 * w), nn.ReLU()]
-            w *= 2
-        layers += [ResidualBlock(w, f) for _ in range(blocks)]
-        for _ in range(downs):
-            layers += [nn.ConvTranspose2d(w, w // 2, 3, 2, 1, output_padding=1), f.norm_layer(w // 2), nn.ReLU()]
-            w //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, out_ch, 7), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*resnet_encoder_layers(in_ch, width, blocks, f, downs, pad),
+                                 *resnet_decoder_layers(out_ch, width, 0, f, downs))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

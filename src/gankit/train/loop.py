@@ -309,6 +309,12 @@ class Trainer:
                        f"out={self.dir} --overwrite (--resume cannot change them)"):
             budget = t.max_minutes * 60.0 if t.max_minutes else None
             self.watch.start()
+            if self.step == 0:  # parts trained before the GAN (a resumed run has them in its checkpoint)
+                self._bar.set_description(f"{cfg.gan} (pre-training)", refresh=False)
+                pre = self.gan.pretrain(self.loader)
+                self._bar.set_description(f"{cfg.gan}", refresh=False)
+                if pre:
+                    self._record({k: float(v) for k, v in pre.items()})
             while self.step < cfg.steps and not self.out_of_time(budget):
                 self.train_step()
                 self._bar.update(1)

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import List
-
 import torch
 from torch import Tensor, nn
 
 from ...config import _rng
 from ...errors import ConfigError
-from ...models.translation import PatchDiscriminator, ResidualBlock
+from ...models.translation import PatchDiscriminator, ResidualBlock, resnet_decoder_layers, resnet_encoder_layers
 from ...nn import LayerFactory, init_dcgan
 from .. import GANS
 from ..base import Phase, StepResult
@@ -54,20 +53,8 @@ class SharedLatentNets(nn.Module):
         super().__init__()
         f = LayerFactory(norm="instance")
         w = 4 * width
-
-        def encoder(c: int) -> nn.Sequential:
-            layers: List[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(c, width, 7), f.norm_layer(width), nn.ReLU(),
-                                       nn.Conv2d(width, 2 * width, 3, 2, 1), f.norm_layer(2 * width), nn.ReLU(),
-                                       nn.Conv2d(2 * width, w, 3, 2, 1), f.norm_layer(w), nn.ReLU()]
-            return nn.Sequential(*layers, *[ResidualBlock(w, f) for _ in range(blocks - 1)])
-
-        def decoder(c: int) -> nn.Sequential:
-            layers: List[nn.Module] = [ResidualBlock(w, f) for _ in range(blocks - 1)]
-            layers += [nn.ConvTranspose2d(w, 2 * width, 3, 2, 1, output_padding=1), f.norm_layer(2 * width), nn.ReLU(),
-                       nn.ConvTranspose2d(2 * width, width, 3, 2, 1, output_padding=1), f.norm_layer(width), nn.ReLU(),
-                       nn.ReflectionPad2d(3), nn.Conv2d(width, c, 7), nn.Tanh()]
-            return nn.Sequential(*layers)
-
+        encoder = lambda c: nn.Sequential(*resnet_encoder_layers(c, width, blocks - 1, f))
+        decoder = lambda c: nn.Sequential(*resnet_decoder_layers(c, width, blocks - 1, f))
         self.enc = nn.ModuleList([encoder(c) for c in channels])
         self.dec = nn.ModuleList([decoder(c) for c in channels])
         self.shared_enc = ResidualBlock(w, f)
