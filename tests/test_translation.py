@@ -1109,3 +1109,150 @@ def test_combogan_translates_named_pairs_and_is_scored_on_every_pair(tmp_path, m
     assert per == 8 and images.shape == (3 * 4 * 8, 3, 32, 32)  # per domain: inputs, then into each of 3
     two = combo(tmp_path / "two", mnist_root, "data=mnist2inverted").gan
     assert two.directions == ("ab", "ba") and two.target("a") == "ba"
+
+
+# ------------------------------------------------------------------ the user's own folders
+def write_images(folder, arrays, names):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for a, n in zip(arrays, names):
+        Image.fromarray(a).save(folder / n)
+
+
+def squares(k, side=16, seed=0):
+    g = np.random.default_rng(seed)
+    return [g.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(k)]
+
+
+def test_paired_folders_two_directories_or_side_by_side_give_the_same_pairs(tmp_path):
+    a, b = squares(5, seed=1), squares(5, seed=2)
+    names = [f"im{i}.png" for i in range(5)]
+    write_images(tmp_path / "ab" / "A", a, names)
+    write_images(tmp_path / "ab" / "B", b[::-1], names[::-1])  # written in another order: matched by name
+    write_images(tmp_path / "sbs", [np.concatenate([x, y], 1) for x, y in zip(a, b)], names)
+    x1, y1, info = load_dataset("paired-folder", root=str(tmp_path / "ab"), resolution=16)
+    x2, _, _ = load_dataset("paired-folder", root=str(tmp_path / "sbs"), resolution=16)
+    assert x1.shape == (5, 6, 16, 16) and info.paired and info.domains == (("A", 3), ("B", 3)) and y1.shape == (5, 2)
+    assert torch.equal(x1, x2)
+    want = torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    assert torch.allclose(x1[:, :3], want) and torch.allclose(x1[:, 3:], torch.from_numpy(np.stack(b)).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    grey, _, info1 = load_dataset("paired-folder", root=str(tmp_path / "ab"), resolution=16, channels=1)
+    assert grey.shape == (5, 2, 16, 16) and info1.domains == (("A", 1), ("B", 1))
+    (tmp_path / "ab" / "B" / "im0.png").unlink()
+    with pytest.raises(Exception, match="partner of the same name.*'im0.png'"):
+        load_dataset("paired-folder", root=str(tmp_path / "ab"), resolution=16)
+
+
+def test_unpaired_folders_repeat_the_smaller_domain_and_train_test_subfolders_are_the_splits(tmp_path):
+    write_images(tmp_path / "u" / "train" / "A", squares(5, seed=1), [f"a{i}.png" for i in range(5)])
+    write_images(tmp_path / "u" / "train" / "B", squares(2, seed=2), ["b0.png", "b1.png"])
+    write_images(tmp_path / "u" / "test" / "A", squares(3, seed=3), [f"t{i}.png" for i in range(3)])
+    write_images(tmp_path / "u" / "test" / "B", squares(3, seed=4), [f"t{i}.png" for i in range(3)])
+    x, _, info = load_dataset("unpaired-folder", root=str(tmp_path / "u"), resolution=16)
+    assert x.shape == (5, 6, 16, 16) and not info.paired
+    assert torch.equal(x[0, 3:], x[2, 3:]) and torch.equal(x[1, 3:], x[3, 3:])  # B's 2 images, repeated
+    xt, _, _ = load_dataset("unpaired-folder", root=str(tmp_path / "u"), resolution=16, split="test")
+    assert xt.shape == (3, 6, 16, 16)
+    with pytest.raises(Exception, match="needs the sub-directories A/ and B/"):
+        load_dataset("unpaired-folder", root=str(tmp_path), resolution=16)
+    with pytest.raises(Exception, match="set data.root=DIR"):
+        load_dataset("unpaired-folder", resolution=16)
+
+
+def test_translators_train_evaluate_and_translate_on_the_users_folders(tmp_path):
+    """pix2pix on a side-by-side folder and CycleGAN on an unpaired one, through the command line: train, eval
+    (the paired metrics; no class metrics without classes), translate a folder of images."""
+    names = [f"im{i:02d}.png" for i in range(12)]
+    a, b = squares(12, 32, seed=5), squares(12, 32, seed=6)
+    write_images(tmp_path / "pairs", [np.concatenate([x, y], 1) for x, y in zip(a, b)], names)
+    write_images(tmp_path / "un" / "A", a, names)
+    write_images(tmp_path / "un" / "B", b[:7], names[:7])
+    env = {**os.environ, "GANKIT_DEBUG": "0"}
+    common = ["steps=2", "batch_size=4", "train.progress=false", "train.sample_every=0", "train.eval_every=2",
+              "data.resolution=32", "model.g_width=4", "model.d_width=4"]
+    for gan, data, extra in (("pix2pix", "pairs", []), ("cyclegan", "un", ["model.blocks=1"])):
+        out = tmp_path / f"run-{gan}"
+        data_name = "paired-folder" if gan == "pix2pix" else "unpaired-folder"
+        r = subprocess.run([sys.executable, "-m", "gankit.cli", "train", gan, f"data={data_name}",
+                            f"data.root={tmp_path / data}", f"out={out}"] + common + extra,
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        ev = json.loads((out / "eval.json").read_text())
+        if gan == "pix2pix":
+            assert {"l1", "psnr", "ssim"} <= set(ev) and not any(k.startswith("class_preserved") for k in ev)
+        else:
+            assert {"cycle_l1_ab", "cycle_l1_ba"} <= set(ev)
+        r = subprocess.run([sys.executable, "-m", "gankit.cli", "translate", str(out), "--input",
+                            str(tmp_path / "un" / "A"), "--out", str(tmp_path / f"out-{gan}")],
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert sorted(p.name for p in (tmp_path / f"out-{gan}").iterdir()) == names
+
+
+# ------------------------------------------------------------------ StarGAN's mask vector
+def test_label_sets_parse_refuse_and_build_gs_label_by_hand():
+    from gankit.data.attributes import ATTRIBUTES, GROUPS
+    from gankit.gans.translation.stargan import LabelSets
+
+    ls = LabelSets("red,green,blue; thick,rotated", ATTRIBUTES, GROUPS)
+    assert ls.sets == [[0, 1, 2], [3, 4]] and len(ls) == 2
+    c = torch.tensor([[0.0, 1, 0, 1, 1], [1.0, 0, 0, 0, 1]])
+    got = ls.g_input(c, torch.tensor([0, 1]))
+    assert torch.equal(got, torch.tensor([[0.0, 1, 0, 0, 0, 1, 0], [0.0, 0, 0, 0, 1, 0, 1]]))  # [c * set, mask]
+    assert ls.of([3]) == 1 and ls.of([0, 2]) == 0
+    with pytest.raises(Exception, match="one label set"):
+        ls.of([0, 3])
+    for bad, why in (("red,green;blue,thick", "must be whole"), ("red,green,blue", "at least two sets"),
+                     ("red,green,blue;red", "more than one set"), ("red,green,blue;pink", "unknown attribute 'pink'")):
+        with pytest.raises(ConfigError, match=why):
+            LabelSets(bad, ATTRIBUTES, GROUPS)
+    with pytest.raises(ConfigError, match="must be whole"):
+        resolve("stargan", ["model.label_sets=red;green,blue"])
+    # an attribute left out of every set is never asked for
+    assert LabelSets("red,green,blue;thick", ATTRIBUTES, GROUPS).sets == [[0, 1, 2], [3]]
+
+
+def test_stargan_with_a_mask_vector_reads_one_label_set_per_iteration(tmp_path, mnist_root):
+    """Choi et al. 2017, Sec. 3.2: G reads [c on one set, the mask]; D's attribute loss only that set's
+    attributes; the set is kept through an iteration's D updates and its G update, then drawn again."""
+    bce = nn.functional.binary_cross_entropy_with_logits
+    cfg = tiny_cfg("stargan", tmp_path, mnist_root, "model.label_sets=red,green,blue;thick,rotated")
+    tr = Trainer(cfg, prepare_run_dir(cfg, False))
+    gan = tr.gan
+    assert gan.G.net.net[0].in_channels == 3 + 5 + 2
+    calls = []
+    real_forward = gan.G.forward
+    gan.G.forward = lambda x, c: (calls.append(c.clone()), real_forward(x, c))[1]
+    real, labels = tr.loader.next()
+    c_org = labels[:, 1:].float()
+    torch.manual_seed(11)
+    _, logs = gan.d_step(real, labels)
+    k = gan._set
+    cols = [[0, 1, 2], [3, 4]][k]
+    with torch.no_grad():
+        _, cls_r = gan.D(real)
+    assert torch.allclose(logs["d_cls"], bce(cls_r[:, cols], c_org[:, cols], reduction="sum") / 4, atol=1e-5)
+    assert torch.equal(calls[0][:, 5:], nn.functional.one_hot(torch.full((4,), k), 2).float())  # the mask
+    outside = [i for i in range(5) if i not in cols]
+    assert (calls[0][:, outside] == 0).all()  # unknown labels are zero
+    gan.d_step(real, labels)
+    assert gan._set == k  # kept through the iteration's D updates ...
+    gan.g_step(real, labels)
+    assert all(torch.equal(c[:, 5:], calls[0][:, 5:]) for c in calls[1:])  # ... and its G update (and the cycle)
+    assert torch.equal(calls[-1][:, :5], c_org * torch.tensor([float(i in cols) for i in range(5)]))  # back: c' on the set
+    assert gan._set is None  # the next iteration draws again
+    drawn = set()
+    for _ in range(40):
+        drawn.add(gan.current_set())
+        gan._set = None
+    assert drawn == {0, 1}
+    # translating: the named attributes' set; the expected result keeps the others
+    t = gan.target("blue")
+    assert torch.equal(t, torch.tensor([0.0, 0, 1, 0, 0, 1, 0]))
+    want = gan.expected_attributes(torch.stack([t, gan.target("thick,rotated")]), torch.tensor([[1.0, 0, 0, 1, 0]] * 2))
+    assert torch.equal(want, torch.tensor([[0.0, 0, 1, 1, 0], [1.0, 0, 0, 1, 1]]))
+    with pytest.raises(Exception, match="one label set: red,green,blue; thick,rotated"):
+        gan.target("blue,thick")
+    grid, per = gan.sample_grid(64)
+    assert grid.shape == (8 * 6, 3, 32, 32) and per == 8

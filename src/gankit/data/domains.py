@@ -144,6 +144,9 @@ TRANSLATION_SETS: Dict[str, Tuple[bool, Tuple[str, str], Tuple[str, str]]] = {
     "lowres2mnist": (True, ("mnist", "lowres"), ("mnist", "image")),
     "lowres2fashion": (True, ("fashion-mnist", "lowres"), ("fashion-mnist", "image")),
     "lowres2photos": (True, ("photos", "lowres"), ("photos", "image")),
+    # the user's own images (gankit.data.folders): DIR/A and DIR/B, or side-by-side pairs
+    "paired-folder": (True, ("folder", "A"), ("folder", "B")),
+    "unpaired-folder": (False, ("folder", "A"), ("folder", "B")),
 }
 #: the super-resolution sets (A: the low-resolution images, B: the originals)
 SR_SETS = tuple(n for n, v in TRANSLATION_SETS.items() if v[1][1] == "lowres")
@@ -195,10 +198,18 @@ def load_translation_set(name: str, *, root=None, resolution: int = 28, channels
                          split: str = "train", size=None, seed: int = 0, **_ignored) -> Loaded:
     from .mnist import load_mnist_family
 
+    paired, (base_a, dom_a), (base_b, dom_b) = TRANSLATION_SETS[name]
+    if base_a == "folder":  # the user's images
+        from .folders import read_folder_set
+
+        xa, xb, c = read_folder_set(name, root, split, resolution, channels, size)
+        x = torch.cat([xa, xb], 1).contiguous()
+        info = DataInfo(name=name, kind="images", shape=tuple(x.shape[1:]), num_classes=0,
+                        domains=((dom_a, c), (dom_b, c)), paired=paired)
+        return x, torch.zeros(len(x), 2, dtype=torch.long), info
     if channels is not None:
         raise DataError(f"{name}: the channels of a translation set are its domains' ({name.replace('2', ' -> ')}); "
                         f"leave data.channels unset")
-    paired, (base_a, dom_a), (base_b, dom_b) = TRANSLATION_SETS[name]
     gen = torch.Generator().manual_seed(seed * 1000003 + (0 if split == "train" else 1))
     if name in SR_SETS and resolution % SR_FACTOR:
         raise DataError(f"{name}: data.resolution must be a multiple of the x{SR_FACTOR} factor, got {resolution}")
@@ -241,7 +252,8 @@ def _register(name: str) -> None:
     def loader(**kwargs) -> Loaded:
         return load_translation_set(name, **kwargs)
 
-    loader.__doc__ = f"{ba} {da} -> {bb} {db} ({how}; gankit.data.domains)"
+    loader.__doc__ = (f"your images, DIR/A -> DIR/B ({how}; data.root=DIR; gankit.data.folders)" if ba == "folder"
+                      else f"{ba} {da} -> {bb} {db} ({how}; gankit.data.domains)")
     DATASETS.add(name, loader)
 
 

@@ -47,21 +47,30 @@ def scan(root: Path) -> Tuple[List[Tuple[Path, Optional[int]]], List[str]]:
     return [(f, None) for f in collect_images(root)], []
 
 
-def read_image(path: Path, resolution: int, mode: str) -> np.ndarray:
-    """One image as ``(H, W)`` (mode L) or ``(H, W, 3)`` (RGB) uint8, square ``resolution``."""
+def square(im: Image.Image, resolution: int) -> np.ndarray:
+    """The centre square of a PIL image, resized to ``resolution``, as uint8 pixels."""
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    im = im.crop((left, top, left + side, top + side))
+    if side != resolution:
+        im = im.resize((resolution, resolution), Image.Resampling.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def read_image(path: Path, resolution: int, mode: str, halves: bool = False):
+    """One image as ``(H, W)`` (mode L) or ``(H, W, 3)`` (RGB) uint8, square ``resolution``; ``halves``: the
+    left and right halves of the image, each made square (a pair stored side by side), as a tuple."""
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             if im.mode == "P" and "transparency" in im.info:
                 im = im.convert("RGBA")
             im = im.convert(mode)
+            if not halves:
+                return square(im, resolution)
             w, h = im.size
-            side = min(w, h)
-            left, top = (w - side) // 2, (h - side) // 2
-            im = im.crop((left, top, left + side, top + side))
-            if side != resolution:
-                im = im.resize((resolution, resolution), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            return square(im.crop((0, 0, w // 2, h)), resolution), square(im.crop((w // 2, 0, 2 * (w // 2), h)), resolution)
     except Exception as err:  # PIL raises many types for bad files (OSError, SyntaxError, ...)
         detail = " ".join(str(err).split()) or type(err).__name__
         raise DataError(f"cannot read image {path}: {detail}") from None

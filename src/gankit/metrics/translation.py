@@ -125,7 +125,10 @@ def attribute_translation_metrics(gan, n: int = 2500, seed: int = 0, split: str 
       ``domain_accuracy_real``: the same classifier on the real test images (its ceiling);
     * ``class_preserved``: the MNIST reference classifier on the translations (grey: the largest channel) against
       the source digit; ``class_preserved_real``: on the real images;
-    * ``rec_l1``: mean |x - G(G(x, c), c')| (translated back to the source attributes c')."""
+    * ``rec_l1``: mean |x - G(G(x, c), c')| (translated back to the source attributes c').
+
+    With StarGAN's mask vector (``model.label_sets``) each target changes one label set's attributes, and the
+    expected attributes are the target's in that set and the source's outside it (kept)."""
     from .. import __version__
     from .reference import load_reference_classifier
 
@@ -134,9 +137,10 @@ def attribute_translation_metrics(gan, n: int = 2500, seed: int = 0, split: str 
     n = min(n, len(x))
     x, y = x[:n].to(device), y[:n].to(device)
     cls, c_org = y[:, 0], y[:, 1:].float()
-    targets = gan.seeded_targets(n, seed)
+    targets = gan.seeded_targets(n, seed)  # what G reads (with a mask vector: a label set's attributes + mask)
     out = gan.translate(x, targets)
-    back = gan.translate(out, c_org)
+    back = gan.translate(out, gan.source_label(targets, c_org))
+    targets = gan.expected_attributes(targets, c_org)  # what the translations should show
     attr_net = load_reference_classifier("mnist-attributes", device=device)
     pred, pred_real = attribute_predictions(out, attr_net), attribute_predictions(x, attr_net)
     digits = get_extractor("classifier", "mnist", device)
