@@ -27,26 +27,37 @@ from ...nn.rotation import RotationHead, random_rotations, rotate
 Batches = Callable[[], Tuple[Tensor, Tensor, Tensor]]  # () -> (x_unlabelled, x_labelled, y_labelled)
 
 
-def learn_rotations(C: nn.Module, head: RotationHead, batches: Batches, steps: int,
-                    make_opt: Callable[[list], torch.optim.Optimizer]) -> float:
-    """Stage 1: ``steps`` Adam updates of C's trunk and ``head`` on rotated unlabelled images; returns the
-    rotation accuracy over the last 10 % of the steps."""
-    opt = make_opt(list(C.parameters()) + list(head.parameters()))
-    C.train()
+def fit(params, make_opt: Callable[[list], torch.optim.Optimizer], steps: int,
+        batch_loss: Callable[[], Tuple[Tensor, Tensor, Tensor]]) -> float:
+    """``steps`` updates of ``params`` on ``batch_loss() -> (loss, predictions, targets)``; returns the accuracy
+    over the last 10 % of the steps (read once, at the end)."""
+    opt = make_opt(list(params))
     hits, seen = torch.zeros(()), 0
     tail = max(1, steps // 10)
     for i in range(steps):
-        x, _, _ = batches()
-        r = random_rotations(x.shape[0], x.device)
-        logits = head(C.trunk(rotate(x, r))).float()
-        loss = F.cross_entropy(logits, r)
+        loss, pred, target = batch_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if i >= steps - tail:
-            hits = hits + (logits.argmax(1) == r).sum().detach().cpu()
-            seen += x.shape[0]
+            hits = hits + (pred == target).sum().detach().cpu()
+            seen += target.shape[0]
     return float(hits) / max(seen, 1)
+
+
+def learn_rotations(C: nn.Module, head: RotationHead, batches: Batches, steps: int,
+                    make_opt: Callable[[list], torch.optim.Optimizer]) -> float:
+    """Stage 1: ``steps`` updates of C's trunk and ``head`` on rotated unlabelled images; returns the rotation
+    accuracy over the last 10 % of the steps."""
+    C.train()
+
+    def batch_loss():
+        x, _, _ = batches()
+        r = random_rotations(x.shape[0], x.device)
+        logits = head(C.trunk(rotate(x, r))).float()
+        return F.cross_entropy(logits, r), logits.argmax(1), r
+
+    return fit(list(C.parameters()) + list(head.parameters()), make_opt, steps, batch_loss)
 
 
 def last_layer(C: nn.Module) -> nn.Module:
@@ -58,24 +69,16 @@ def learn_linear_classifier(C: nn.Module, batches: Batches, steps: int,
                             make_opt: Callable[[list], torch.optim.Optimizer]) -> float:
     """Stage 2: ``steps`` updates of C's last layer alone on the labelled images, the trunk frozen in eval
     mode; returns the training accuracy over the last 10 % of the steps."""
-    head = last_layer(C)
-    opt = make_opt(list(head.parameters()))
     C.eval()
-    hits, seen = torch.zeros(()), 0
-    tail = max(1, steps // 10)
-    for i in range(steps):
+
+    def batch_loss():
         _, x, y = batches()
         with torch.no_grad():
             h = C.trunk(x)
         logits = C.head(h).float()
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i >= steps - tail:
-            hits = hits + (logits.argmax(1) == y).sum().detach().cpu()
-            seen += x.shape[0]
-    return float(hits) / max(seen, 1)
+        return F.cross_entropy(logits, y), logits.argmax(1), y
+
+    return fit(last_layer(C).parameters(), make_opt, steps, batch_loss)
 
 
 class ClusterLabeller(nn.Module):

@@ -143,13 +143,19 @@ class Translator(GAN):
                            labels: Optional[Tensor] = None, truncation: Optional[float] = None):
         """Translations A -> B of ``n`` test images (the first ``n``; ``seed`` is not used: a translator draws no
         noise), with the source images' classes."""
+        x, y = self.images_to_sample(n, labels, truncation)
+        xa, _ = self.split(x)
+        return self.translate(xa, "ab", ema, chunk), y[:, 0]
+
+    def images_to_sample(self, n: int, labels=None, truncation=None) -> Tuple[Tensor, Tensor]:
+        """The first ``n`` test images and their labels, what a translator's samples translate (a translator
+        refuses labels and truncation, which only a generator from noise takes)."""
         if labels is not None or truncation is not None:
             raise GankitError(f"GAN '{self.cfg.gan}' translates images; it takes no labels or truncation")
         x, y = self.task_data()
         if n > len(x):
             raise GankitError(f"GAN '{self.cfg.gan}' samples by translating test images; at most {len(x)}, got {n}")
-        xa, _ = self.split(x[:n])
-        return self.translate(xa, "ab", ema, chunk), y[:n, 0]
+        return x[:n], y[:n]
 
     def sample_grid(self, n: int, seed: int = 0):
         """Rows of 8: A inputs, their translations (and, two-way, the reconstructions), then the same from B."""

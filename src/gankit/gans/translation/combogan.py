@@ -216,13 +216,9 @@ class ComboGAN(CountsGeneratorSteps, Translator):
     def sample_with_labels(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000,
                            labels: Optional[Tensor] = None, truncation: Optional[float] = None):
         """The first ``n`` test images of the first domain translated into the second, with their classes."""
-        if labels is not None or truncation is not None:
-            raise GankitError(f"GAN '{self.cfg.gan}' translates images; it takes no labels or truncation")
-        x, y = self.task_data()
-        if n > len(x):
-            raise GankitError(f"GAN '{self.cfg.gan}' samples by translating test images; at most {len(x)}, got {n}")
-        classes = y[:n, 0, 0] if y.dim() == 3 else y[:n, 0]
-        return self.translate(self.domain_images(x[:n], 0), self.directions[0], ema, chunk), classes
+        x, y = self.images_to_sample(n, labels, truncation)
+        classes = y[:, 0, 0] if y.dim() == 3 else y[:, 0]
+        return self.translate(self.domain_images(x, 0), self.directions[0], ema, chunk), classes
 
     def sample_grid(self, n: int, seed: int = 0):
         """Rows of 8 test images: for each domain, its images, then their translation into every domain (the

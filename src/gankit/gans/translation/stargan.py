@@ -305,12 +305,8 @@ class StarGAN(Translator):
     def sample_with_labels(self, n: int, seed: int = 0, ema: bool = True, chunk: int = 1000,
                            labels: Optional[Tensor] = None, truncation: Optional[float] = None):
         """The first ``n`` test images, each translated into a random domain (seeded), with their classes."""
-        if labels is not None or truncation is not None:
-            raise GankitError(f"GAN '{self.cfg.gan}' translates images; it takes no labels or truncation")
-        x, y = self.task_data()
-        if n > len(x):
-            raise GankitError(f"GAN '{self.cfg.gan}' samples by translating test images; at most {len(x)}, got {n}")
-        return self.translate(x[:n], self.seeded_targets(n, seed), ema, chunk), y[:n, 0]
+        x, y = self.images_to_sample(n, labels, truncation)
+        return self.translate(x, self.seeded_targets(n, seed), ema, chunk), y[:, 0]
 
     def sample_grid(self, n: int, seed: int = 0):
         """A column per test image: the input, then its translation into each colour and with thick and rotated

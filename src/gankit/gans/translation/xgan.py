@@ -24,20 +24,16 @@ are gankit's choice for these small domains, not numbers from the paper.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...config import _rng
-from ...errors import ConfigError
-from ...models.translation import PatchDiscriminator
 from ...nn import init_dcgan
 from .. import GANS
-from ..base import Phase, StepResult
-from .base import Translator
-from .unit import Direction, SharedLatentNets
+from ..base import StepResult
+from .unit import UNIT
 
 
 @dataclass
@@ -72,33 +68,19 @@ def domain_bce(logits: Tensor, domain: int) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), float(domain)))
 
 
-class XGAN(Translator):
+class XGAN(UNIT):
     """Royer et al. 2017 (arXiv 1711.05139): shared-weight encoders and decoders, reconstruction, a
-    domain-adversarial embedding, semantic consistency of the embedding across translation, a GAN per domain."""
+    domain-adversarial embedding, semantic consistency of the embedding across translation, a GAN per domain.
+    UNIT's nets, translation and step order; its own losses and the embedding's classifier."""
 
     Params = XGANParams
-    default_objective = "lsgan"
-    directions = ("ab", "ba")
     no_penalties_why = "its discriminators are two (D_A, D_B) and a latent classifier; the paper uses none"
 
     def build(self, info):
-        p, (ca, cb) = self.p, self.domain_channels
-        if info.shape[-1] % 4:
-            raise ConfigError(f"config: XGAN halves the image twice; its side must be a multiple of 4, got {info.shape[-1]}")
-        G = SharedLatentNets((ca, cb), p.g_width, p.blocks)
-        D = nn.ModuleDict({"a": PatchDiscriminator(ca, p.d_width, p.d_layers, "none"),
-                           "b": PatchDiscriminator(cb, p.d_width, p.d_layers, "none"),
-                           "latent": LatentDomainClassifier(4 * p.g_width)})
-        init_dcgan(G)
-        init_dcgan(D)
+        G, D = super().build(info)
+        D["latent"] = LatentDomainClassifier(4 * self.p.g_width)
+        init_dcgan(D["latent"])
         return G, D
-
-    def generator(self, direction: str, ema: bool = True) -> nn.Module:
-        G = self.G_ema if (ema and self.G_ema is not None) else self.G
-        return Direction(G, 0 if direction == "ab" else 1)
-
-    def phases(self) -> List[Phase]:
-        return [Phase("d", self.d_step, self.cfg.train.n_critic), Phase("g", self.g_step)]
 
     def d_step(self, real: Tensor, labels) -> StepResult:
         a, b = self.split(real)
