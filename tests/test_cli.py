@@ -23,6 +23,14 @@ def test_list_shows_every_registry():
         assert word in r.stdout
 
 
+def test_python_dash_m_gankit_is_the_command_line():
+    """``python -m gankit`` (what ``torchrun -m gankit`` runs) is the same entry point, exit codes included."""
+    r = subprocess.run([sys.executable, "-m", "gankit", "list"], capture_output=True, text=True)
+    assert r.returncode == 0 and "GANs:" in r.stdout and "combogan" in r.stdout and "mnist-colours" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "gankit", "train", "nosuchgan"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("gankit: error:") and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_train_sample_eval_on_toy_data(tmp_path):
     run = tmp_path / "run"
     r = gk("train", "gan", *TINY, f"out={run}", "--quiet")

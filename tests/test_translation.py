@@ -1102,7 +1102,7 @@ def test_combogan_translates_named_pairs_and_is_scored_on_every_pair(tmp_path, m
         want = gan.G.dec[2](gan.G.enc[1](x[:5, 3:6]))
     assert torch.allclose(out, want, atol=1e-5)
     r = colour_domain_metrics(gan, n=60, root=mnist_root)
-    assert {f"domain_accuracy_{d}" for d in gan.directions} <= set(r) and r["images"] == 60
+    assert {f"domain_accuracy_{d}" for d in gan.directions} | {"class_agreement"} <= set(r) and r["images"] == 60
     assert r["domain_accuracy_real"] > 0.95 and 0 <= r["class_preserved"] <= 1
     assert math.isclose(r["cfid"], sum(r[f"cfid_{d}"] for d in gan.directions) / 6)
     images, per = gan.sample_grid(64)

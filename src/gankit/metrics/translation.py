@@ -232,6 +232,8 @@ def colour_domain_metrics(gan, n: int = 2500, seed: int = 0, split: str = "test"
       (the largest of its three colour outputs);
     * ``attributes_kept_<i2j>``: its thick and rotated verdicts both equal the source image's attributes;
     * ``class_preserved_<i2j>``: the MNIST reference classifier (on the largest channel) gives the source digit;
+    * ``class_agreement_<i2j>``: it reads the translation as the same digit as the source image (free of the
+      classifier's own errors on rotated digits, which bound ``class_preserved`` at ``class_preserved_real``);
     * ``cfid_<i2j>``: Fréchet distance to domain j's real test images in that classifier's features (grey);
 
     then each one's mean over the pairs (``domain_accuracy``, ...), and ``domain_accuracy_real``,
@@ -247,26 +249,28 @@ def colour_domain_metrics(gan, n: int = 2500, seed: int = 0, split: str = "test"
     digits = get_extractor("classifier", "mnist", device)
     names = gan.domain_names
     result: Dict[str, object] = {"dataset": gan.info.name, "images": n}
-    grey_feats, real_scores = {}, {"domain_accuracy": [], "attributes_kept": [], "class_preserved": []}
+    grey_feats, read_as, real_scores = {}, {}, {"domain_accuracy": [], "attributes_kept": [], "class_preserved": []}
 
     def scores(images: torch.Tensor, colour: int, attrs: torch.Tensor, cls: torch.Tensor):
         logits = attribute_logits(images, attr_net)
         feats, digit_logits = digits(images.amax(1, keepdim=True))
+        pred = digit_logits.argmax(1).to(cls.device)
         return ((logits[:, :3].argmax(1) == colour).double().mean().item(),
                 ((logits[:, 3:] > 0).float() == attrs[:, 3:].float()).all(1).double().mean().item(),
-                (digit_logits.argmax(1).to(cls.device) == cls).double().mean().item(), feats)
+                (pred == cls).double().mean().item(), feats, pred)
 
     for k in range(len(names)):
         dom, cls, attrs = gan.domain_images(x, k), y[:, k, 0], y[:, k, 1:]
-        *real, grey_feats[k] = scores(dom, k, attrs, cls)
+        *real, grey_feats[k], read_as[k] = scores(dom, k, attrs, cls)
         for key, v in zip(real_scores, real):
             real_scores[key].append(v)
-    per_pair = {"domain_accuracy": [], "attributes_kept": [], "class_preserved": [], "cfid": []}
+    per_pair = {"domain_accuracy": [], "attributes_kept": [], "class_preserved": [], "class_agreement": [], "cfid": []}
     for direction in gan.directions:
         i, j = gan.pair_of(direction)
         out = gan.translate(gan.domain_images(x, i), direction).to(device)
-        dom_acc, kept, cls_acc, feats = scores(out, j, y[:, i, 1:], y[:, i, 0])
-        for key, v in zip(per_pair, (dom_acc, kept, cls_acc, fid_from_features(grey_feats[j], feats))):
+        dom_acc, kept, cls_acc, feats, pred = scores(out, j, y[:, i, 1:], y[:, i, 0])
+        agree = (pred == read_as[i]).double().mean().item()
+        for key, v in zip(per_pair, (dom_acc, kept, cls_acc, agree, fid_from_features(grey_feats[j], feats))):
             result[f"{key}_{direction}"] = v
             per_pair[key].append(v)
     result.update({k: sum(v) / len(v) for k, v in per_pair.items()})
