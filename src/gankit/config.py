@@ -186,6 +186,9 @@ class TrainConfig:
     ema: Optional[float] = field(default=None, metadata=_rng(0.0, 1.0, True, True))
     ema_start: int = field(default=0, metadata=_rng(0))
     amp: bool = False  # bf16 autocast on the training device (CUDA or CPU)
+    # torch.compile of G's and D's forward (D stays eager under a gradient penalty: no compiled double backward)
+    compile: bool = False
+    channels_last: bool = False  # nets and image batches in channels-last memory format (faster convs on GPUs)
     deterministic: bool = False
     log_every: int = field(default=100, metadata=_rng(1))
     sample_every: int = field(default=500, metadata=_rng(0))

@@ -144,6 +144,27 @@ class Meter:
 
 
 # ---------------------------------------------------------------- the trainer
+def compile_nets(gan) -> Dict[str, bool]:
+    """``train.compile``: torch.compile each net's forward in place (``nn.Module.compile``, which keeps the
+    checkpoint's parameter names); a ModuleDict / ModuleList of nets has each member compiled. D stays eager when a
+    penalty differentiates its gradient (gp, dragan, r1, r2): torch.compile has no double backward. Nets called
+    through other methods than ``forward`` (e.g. UNIT's encode / decode) run eager. Returns what was compiled."""
+    from torch import nn
+
+    def compile_net(net: nn.Module) -> None:
+        if isinstance(net, (nn.ModuleDict, nn.ModuleList)):
+            for m in (net.values() if isinstance(net, nn.ModuleDict) else net):
+                m.compile()
+        else:
+            net.compile()
+
+    compile_net(gan.G)
+    d = not gan.per_sample_penalties and any(True for _ in gan.D.parameters())
+    if d:
+        compile_net(gan.D)
+    return {"G": True, "D": d}
+
+
 class Trainer:
     clock: Callable[[], float] = staticmethod(time.monotonic)  # the wall clock of train.max_minutes
 
@@ -175,6 +196,9 @@ class Trainer:
         check_memory(cfg, self.info, self.device)
         with oom_guard("building the networks", "the model widths (model.*)"):
             self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
+        if cfg.train.channels_last:
+            self.gan.to(memory_format=torch.channels_last)
+        self.compiled = compile_nets(self.gan) if cfg.train.compile else {}
         if state is None:  # a fresh run: nets initialised from data see one seeded batch (a resume restores them)
             pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.batch_size]
             self.gan.init_from_data(x[pick].to(self.device))
@@ -193,6 +217,7 @@ class Trainer:
             self.load_state(state)
         # bf16 autocast on the training device (CUDA or CPU): train.amp changes the arithmetic everywhere
         self._amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.train.amp else nullcontext()
+        self._channels_last = cfg.train.channels_last and self.info.kind == "images"
         self._tb = None
         self._bar = None
         self._t0, self._s0 = time.perf_counter(), self.step
@@ -248,6 +273,8 @@ class Trainer:
             self._trainable(phase.group)
             for _ in range(phase.repeat):
                 real, labels = self.loader.next()
+                if self._channels_last:
+                    real = real.contiguous(memory_format=torch.channels_last)
                 opt.zero_grad(set_to_none=True)
                 with self._amp:
                     loss, logs = phase.fn(real, labels)
