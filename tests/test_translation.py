@@ -1025,6 +1025,8 @@ def test_mnist_colours_groups_disjoint_digits_by_colour_and_its_loader_resumes(m
         resolve("dcgan", ["data=mnist-colours"])
     with pytest.raises(ConfigError, match="GAN 'cyclegan' does not train on it. GANs that do: combogan"):
         resolve("cyclegan", ["data=mnist-colours"])
+    with pytest.raises(ConfigError, match=r"multi-domain set \(mnist-colours\) or a translation set .* got 'mnist'$"):
+        resolve("combogan", ["data=mnist"])
 
 
 def combo(tmp_path, root, *extra):

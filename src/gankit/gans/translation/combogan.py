@@ -91,9 +91,9 @@ class ComboGAN(CountsGeneratorSteps, Translator):
     def validate(cls, cfg: Config) -> None:
         super(Translator, cls).validate(cfg)  # the checks of every GAN, not the two-domain translators'
         if cfg.data.name not in TRANSLATION_SETS and cfg.data.name not in MULTI_DOMAIN_SETS:
-            raise ConfigError(f"config: GAN '{cfg.gan}' translates between the domains of a translation set "
-                              f"({', '.join(TRANSLATION_SETS)}) or a multi-domain set ({', '.join(MULTI_DOMAIN_SETS)}); "
-                              f"got '{cfg.data.name}'")
+            raise ConfigError(f"config: GAN '{cfg.gan}' translates between domains; data.name must be a multi-domain "
+                              f"set ({', '.join(MULTI_DOMAIN_SETS)}) or a translation set (e.g. mnist2inverted, "
+                              f"unpaired-folder; `gankit list`), got '{cfg.data.name}'")
 
     @property
     def domain_names(self) -> Tuple[str, ...]:
