@@ -92,6 +92,17 @@ def test_every_named_gan_takes_a_step(tmp_path, mnist_root, name, data):
         assert cfg.penalties == {"gp": 10.0} and cfg.model["d_norm"] == "layer" and cfg.optim["d"].betas == (0.0, 0.9)
 
 
+@pytest.mark.parametrize("name", [n for n in GANS.names() if n != "dcgan"])
+def test_every_named_gan_takes_a_bf16_step(tmp_path, mnist_root, name):
+    """``train.amp=true`` (bf16 autocast, here on the CPU) on images: a step changes the nets and every logged loss
+    is finite (the objectives and gradient penalties compute in float32, tests/test_scale.py)."""
+    data = _step_data(name)[-1]
+    few = ["data.labels=20"] if GANS.get(name).few_labels and resolve(name).data.label_fraction is None else []
+    res = [f"data.resolution={resolve(name).data.resolution}"] if GANS.get(name).own_evaluation else []
+    test_one_training_step_changes_both_nets(tmp_path, mnist_root, name, data,
+                                             ["data.size=64", "train.amp=true"] + few + res)
+
+
 def test_wgan_clips_critic_weights(tmp_path):
     cfg = resolve("wgan", ["data=ring8", "batch_size=8", f"out={tmp_path / 'w'}", "train.progress=false",
                            "optim.d.lr=0.5"] + TINY)

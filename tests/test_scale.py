@@ -47,3 +47,39 @@ def test_compile_gives_the_plain_runs_losses_and_keeps_checkpoint_names(tmp_path
 def test_compile_leaves_d_eager_under_a_gradient_penalty(tmp_path, mnist_root):
     tr, losses = run_steps(tmp_path, "wgan-gp", mnist_root, 1, "train.compile=true", "model.d_norm=layer")
     assert tr.compiled == {"G": True, "D": False} and "gp" in losses[0]
+
+
+def test_every_objective_computes_its_losses_in_float32_from_bf16_scores():
+    """Under train.amp D's scores come in bfloat16; every objective upcasts them, so its loss is the float32 loss
+    of the same (rounded) scores, not a bf16 computation."""
+    from gankit.objectives import OBJECTIVES
+
+    g = torch.Generator().manual_seed(0)
+    r, f = torch.randn(64, generator=g).abs() + 0.1, torch.randn(64, generator=g).abs() + 0.1  # energies are >= 0
+    rb, fb = r.bfloat16(), f.bfloat16()
+    for name in OBJECTIVES.names():
+        obj = OBJECTIVES.get(name)
+        d = obj.d_loss(rb, fb)
+        g_ = obj.g_loss(fb, rb if obj.g_needs_real else None)
+        assert d.dtype == torch.float32 and g_.dtype == torch.float32, name
+        assert torch.equal(d, obj.d_loss(rb.float(), fb.float())), name
+        assert torch.equal(g_, obj.g_loss(fb.float(), rb.float() if obj.g_needs_real else None)), name
+
+
+def test_gradient_penalties_are_computed_in_float32_under_autocast():
+    """The penalty's forward and double backward run with autocast off: the same value with and without bf16
+    autocast around it (D's own loss does change)."""
+    from gankit.penalties import PENALTIES
+
+    torch.manual_seed(0)
+    D = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.LeakyReLU(0.2), torch.nn.Flatten(),
+                            torch.nn.Linear(4 * 6 * 6, 1))
+    real, fake = torch.randn(8, 1, 8, 8), torch.randn(8, 1, 8, 8)
+    for name in ("gp", "r1", "r2", "dragan"):
+        torch.manual_seed(1)
+        plain = PENALTIES.get(name)(D, real, fake)
+        torch.manual_seed(1)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = PENALTIES.get(name)(D, real, fake)
+            assert D(real).dtype == torch.bfloat16  # autocast is on around it
+        assert mixed.dtype == torch.float32 and torch.equal(mixed, plain), name

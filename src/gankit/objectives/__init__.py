@@ -6,9 +6,11 @@ objective declares ``g_needs_real`` (relativistic losses), so other objectives c
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import torch
 from torch import Tensor
 
 from ..registry import Registry
@@ -27,9 +29,25 @@ class Objective:
 OBJECTIVES: Registry[Objective] = Registry("objective")
 
 
+#: dtypes the losses never compute in
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def in_float32(fn: Callable) -> Callable:
+    """``fn`` on its tensor arguments upcast to float32: under bf16 autocast (``train.amp``) D's scores arrive in
+    bfloat16, and the losses' softplus, log-sum-exp and squares must not be computed at 8 bits of mantissa. Float32
+    and float64 arguments are passed as they are."""
+    @functools.wraps(fn)
+    def wrapped(*args):
+        return fn(*[a.float() if isinstance(a, Tensor) and a.dtype in LOW_PRECISION else a for a in args])
+
+    return wrapped
+
+
 def register_objective(name: str, d_loss, g_loss, *, g_needs_real: bool = False, doc: str = "",
                        needs_energy: bool = False) -> Objective:
-    return OBJECTIVES.add(name, Objective(name, d_loss, g_loss, g_needs_real, doc, needs_energy))
+    return OBJECTIVES.add(name, Objective(name, in_float32(d_loss), in_float32(g_loss), g_needs_real, doc,
+                                          needs_energy))
 
 
 from . import standard  # noqa: E402,F401  (registers the families)

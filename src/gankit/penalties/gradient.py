@@ -18,11 +18,15 @@ PER_SAMPLE = frozenset({"r1", "r2", "gp", "dragan"})
 
 
 def _grad_norm_sq(D, x: Tensor) -> Tensor:
-    """Per-sample ``||grad_x D(x)||_2^2``, kept in the graph so the penalty trains D."""
-    x = x.detach().requires_grad_(True)
-    out = D(x)
-    (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return g.flatten(1).pow(2).sum(1)
+    """Per-sample ``||grad_x D(x)||_2^2``, kept in the graph so the penalty trains D. Computed in float32 even under
+    bf16 autocast (``train.amp``): the penalty's forward and its double backward run with autocast off, so the
+    gradient's norm (and its distance to 1 for WGAN-GP) keeps full precision."""
+    x = x.detach()
+    x = (x.float() if x.dtype in (torch.bfloat16, torch.float16) else x).requires_grad_(True)
+    with torch.autocast(x.device.type, enabled=False):
+        out = D(x)
+        (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        return g.flatten(1).pow(2).sum(1)
 
 
 def _per_sample(shape, like: Tensor) -> Tensor:
