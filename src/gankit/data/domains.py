@@ -188,10 +188,19 @@ def base_of(info: DataInfo, side: int) -> str:
     return TRANSLATION_SETS[info.name][1 + side][0]
 
 
+def domain_slices(info: DataInfo):
+    """The channel slice of each domain of a set of two or more domains, in order."""
+    out, start = [], 0
+    for _, c in info.domains:
+        out.append(slice(start, start + c))
+        start += c
+    return out
+
+
 def split_domains(x: torch.Tensor, info: DataInfo) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(x_A, x_B)`` from a translation batch ``(N, C_A + C_B, H, W)``."""
-    ca = info.domains[0][1]
-    return x[:, :ca], x[:, ca:]
+    a, b = domain_slices(info)
+    return x[:, a], x[:, b]
 
 
 def load_translation_set(name: str, *, root=None, resolution: int = 28, channels=None, download: bool = False,
@@ -267,8 +276,6 @@ class UnpairedLoader:
     Batches have the set's layout (the domains' channels one after the other; labels ``(N, domains, ...)``)."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, info: DataInfo, batch_size: int, device, seed: int):
-        from .multidomain import domain_slices
-
         self.streams = [DeviceLoader(x[:, s], y[:, k], batch_size, device, seed + k)
                         for k, s in enumerate(domain_slices(info))]
         self.batch_size = batch_size

@@ -25,9 +25,6 @@ from ..errors import DataError
 from .imagefolder import EXTENSIONS, MIN_RESOLUTION, collect_images, read_image
 from .images import check_channels, to_float_images
 
-FOLDER_SETS = ("paired-folder", "unpaired-folder")
-
-
 def split_dir(root, split: str, name: str) -> Path:
     """``root/<split>`` when ``root`` has ``train`` and ``test`` sub-directories, else ``root``."""
     if root is None or str(root) == "":

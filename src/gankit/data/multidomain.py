@@ -45,12 +45,3 @@ def mnist_colours(*, resolution: int = 28, channels=None, split: str = "train", 
                     domains=tuple((c, 3) for c in COLOURS), paired=False, attributes=ATTRIBUTES,
                     attribute_groups=GROUPS)
     return xs, ys, info
-
-
-def domain_slices(info: DataInfo):
-    """The channel slice of each domain of a multi-domain (or two-domain) set, in order."""
-    out, start = [], 0
-    for _, c in info.domains:
-        out.append(slice(start, start + c))
-        start += c
-    return out

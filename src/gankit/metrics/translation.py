@@ -106,13 +106,18 @@ def translation_metrics(gan, info, n: int = 2500, seed: int = 0, split: str = "t
 
 
 @torch.no_grad()
-def attribute_predictions(images: torch.Tensor, classifier) -> torch.Tensor:
-    """The attribute classifier's 0/1 predictions ``(N, A)`` (images quantised and resized to its 28 x 28 input as
-    in its training, :func:`gankit.metrics.reference.to_input`)."""
+def attribute_logits(images: torch.Tensor, classifier) -> torch.Tensor:
+    """The attribute classifier's logits ``(N, A)`` (images quantised and resized to its 28 x 28 input as in its
+    training, :func:`gankit.metrics.reference.to_input`), in chunks."""
     from .reference import to_input
 
     x = to_input(images)
-    return torch.cat([(classifier(x[i:i + 1000]) > 0).float() for i in range(0, len(x), 1000)])
+    return torch.cat([classifier(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+
+
+def attribute_predictions(images: torch.Tensor, classifier) -> torch.Tensor:
+    """The attribute classifier's 0/1 predictions ``(N, A)``."""
+    return (attribute_logits(images, classifier) > 0).float()
 
 
 def attribute_translation_metrics(gan, n: int = 2500, seed: int = 0, split: str = "test", root=None,
@@ -212,15 +217,6 @@ def pair_metrics(gan, n: int = 2500, seed: int = 0, split: str = "test", root=No
                           "classifiers": {k: {"name": e.name, "weights_sha256": e.weights_sha256}
                                           for k, e in extractors.items()}}
     return result
-
-
-@torch.no_grad()
-def attribute_logits(images: torch.Tensor, classifier) -> torch.Tensor:
-    """The attribute classifier's logits ``(N, A)`` (input prepared as in :func:`attribute_predictions`)."""
-    from .reference import to_input
-
-    x = to_input(images)
-    return torch.cat([classifier(x[i:i + 1000]) for i in range(0, len(x), 1000)])
 
 
 def colour_domain_metrics(gan, n: int = 2500, seed: int = 0, split: str = "test", root=None,

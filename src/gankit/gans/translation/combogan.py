@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from ...config import Config, _rng
-from ...data.domains import TRANSLATION_SETS
-from ...data.multidomain import MULTI_DOMAIN_SETS, domain_slices
+from ...data.domains import TRANSLATION_SETS, domain_slices
+from ...data.multidomain import MULTI_DOMAIN_SETS
 from ...errors import ConfigError, GankitError
 from ...models.translation import PatchDiscriminator, resnet_decoder_layers, resnet_encoder_layers
 from ...nn import LayerFactory, init_dcgan
@@ -148,7 +148,7 @@ class ComboGAN(CountsGeneratorSteps, Translator):
     def g_step(self, real: Tensor, labels) -> StepResult:
         p, G = self.p, self.G
         i, j = self.pair_at(self._steps)
-        xi, xj = real[:, self.slices[i]], real[:, self.slices[j]]
+        xi, xj = self.domain_images(real, i), self.domain_images(real, j)
         ij, ji = G.translate(xi, i, j), G.translate(xj, j, i)
         adv = self.objective.g_loss(self.D[j](ij)) + self.objective.g_loss(self.D[i](ji))
         cycle = (G.translate(ij, j, i) - xi).abs().mean() + (G.translate(ji, i, j) - xj).abs().mean()
@@ -159,12 +159,12 @@ class ComboGAN(CountsGeneratorSteps, Translator):
     def d_step(self, real: Tensor, labels) -> StepResult:
         if self._cached is None or self.cfg.train.n_critic > 1:  # fresh fakes for the last step's pair
             i, j = self.pair_at(max(self._steps - 1, 0))
-            xi, xj = real[:, self.slices[i]], real[:, self.slices[j]]
+            xi, xj = self.domain_images(real, i), self.domain_images(real, j)
             with torch.no_grad():
                 self._cached = (i, j, self.G.translate(xi, i, j), self.G.translate(xj, j, i))
         i, j, ij, ji = self._cached
         self._cached = None
-        xi, xj = real[:, self.slices[i]], real[:, self.slices[j]]
+        xi, xj = self.domain_images(real, i), self.domain_images(real, j)
         loss = self.objective.d_loss(self.D[i](xi), self.D[i](ji)) + self.objective.d_loss(self.D[j](xj), self.D[j](ij))
         return loss, {"d_loss": loss.detach()}
 

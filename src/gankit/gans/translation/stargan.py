@@ -102,8 +102,7 @@ class LabelSets:
 
     def g_input(self, c: Tensor, k: Tensor) -> Tensor:
         """``[c with the attributes outside set k[i] zeroed, one-hot mask of k[i]]`` per row (``k``: ``(N,)``)."""
-        member = self.member.to(c.device)[k]
-        return torch.cat([c * member, F.one_hot(k, len(self.sets)).to(c.dtype)], 1)
+        return torch.cat([c * self.members(k, c.device), F.one_hot(k, len(self.sets)).to(c.dtype)], 1)
 
     def members(self, k: Tensor, device) -> Tensor:
         """``(N, A)`` 1 where attribute a is in row i's set."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import List
+
 import torch
 from torch import Tensor, nn
 
