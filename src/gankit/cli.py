@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by out=")
     t.add_argument("--data-root", metavar="DIR", help="directory holding the dataset (same as data.root=DIR)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train on N processes with DistributedDataParallel (one per GPU, or gloo on the CPU): "
+                        "starts `torchrun --standalone --nproc_per_node N -m gankit train ...`; batch_size is the "
+                        "global batch")
 
     s = sub.add_parser("sample", help="draw samples from a run (EMA generator when there is one)")
     s.add_argument("run_dir")
@@ -180,14 +184,20 @@ def cmd_train(a) -> None:
         overrides.append(f"data.root={a.data_root}")
     if a.quiet:
         overrides.append("train.progress=false")
-    if a.resume:
-        if a.config:
-            from .errors import GankitError
+    if a.resume and a.config:
+        from .errors import GankitError
 
-            raise GankitError("use either a config or --resume RUN_DIR, not both")
+        raise GankitError("use either a config or --resume RUN_DIR, not both")
+    if a.nproc is not None:
+        _launch(a, overrides)
+    if a.resume:
         run = train(None, *overrides, resume=a.resume)
     else:
         run = train(a.config, *overrides, overwrite=a.overwrite)
+    from .train.distributed import is_writer
+
+    if not is_writer():
+        return
     print(f"run directory: {run.dir}")
     meta = _run_meta(run.dir)
     if meta.get("stopped_by") == "max_minutes":
@@ -195,6 +205,48 @@ def cmd_train(a) -> None:
               f"at step {meta.get('step')} of {meta.get('steps')}")
     if (run.dir / "eval.json").is_file():
         print(_table(json.loads((run.dir / "eval.json").read_text())))
+
+
+def _launch(a, overrides) -> None:
+    """``gankit train ... --nproc N``: the same command on N processes (what ``torchrun --standalone
+    --nproc_per_node N -m gankit train ...`` does, through torchrun's launcher in this process); a process that
+    fails or is killed stops the others and ends the command with one line and its status."""
+    import logging
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from .errors import GankitError
+
+    if a.nproc < 1:
+        raise GankitError(f"--nproc must be at least 1, got {a.nproc}")
+    if os.environ.get("WORLD_SIZE"):
+        raise GankitError("--nproc inside a torchrun process; give one or the other")
+    args = ["-m", "gankit", "train"] + ([a.config] if a.config else []) + list(overrides)
+    args += ["--resume", a.resume] if a.resume else []
+    args += ["--overwrite"] if a.overwrite else []
+    # CPU ranks share the cores
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // a.nproc)))
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the launcher's own chatter
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=a.nproc, run_id=uuid.uuid4().hex,
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5,
+                          start_method="spawn")
+    try:
+        elastic_launch(config, sys.executable)(*args)
+    except ChildFailedError as e:
+        codes = {r: f.exitcode for r, f in e.failures.items()}
+        causes = {r: c for r, c in codes.items() if c not in (EXIT_USER_ERROR, EXIT_INTERRUPTED)}
+        if not causes:  # the ranks said why already (a user error, Ctrl-C)
+            raise SystemExit(max(codes.values()))
+        first, _ = e.get_first_failure()  # the root cause, not the processes stopped because of it
+        rank = first if first in causes else min(causes)
+        code = causes[rank]
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        out = a.resume or next((o.split("=", 1)[1] for o in overrides if o.startswith("out=")), "RUN_DIR")
+        raise GankitError(f"process {rank} of {a.nproc} {how}, so the run stopped; `gankit train --resume {out}` "
+                          f"continues from its last checkpoint (with any --nproc)") from None
+    raise SystemExit(0)
 
 
 def _run_meta(run_dir) -> dict:
@@ -529,7 +581,8 @@ def _one_line(message: str) -> str:
 
 
 def _error(message: str) -> int:
-    print(f"gankit: error: {_one_line(message)}", file=sys.stderr)
+    if os.environ.get("RANK", "0") in ("0", ""):  # under torchrun every rank meets the same error: rank 0 says it
+        print(f"gankit: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_USER_ERROR
 
 

@@ -189,6 +189,9 @@ class TrainConfig:
     # torch.compile of G's and D's forward (D stays eager under a gradient penalty: no compiled double backward)
     compile: bool = False
     channels_last: bool = False  # nets and image batches in channels-last memory format (faster convs on GPUs)
+    # several processes (torchrun): batch norm over the global batch, as one process with the same batch_size has
+    # (gankit.train.distributed.SyncedBatchNorm); false: each process's own slice. No effect in one process
+    sync_bn: bool = True
     deterministic: bool = False
     log_every: int = field(default=100, metadata=_rng(1))
     sample_every: int = field(default=500, metadata=_rng(0))

@@ -288,6 +288,10 @@ class UnpairedLoader:
     def b(self) -> DeviceLoader:
         return self.streams[1]
 
+    def shard(self, rank: int, world: int) -> None:
+        for s in self.streams:
+            s.shard(rank, world)
+
     def next(self) -> Tuple[torch.Tensor, torch.Tensor]:
         parts = [s.next() for s in self.streams]
         return torch.cat([p[0] for p in parts], 1), torch.stack([p[1] for p in parts], 1)

@@ -79,6 +79,11 @@ class FewLabelLoader:
         self.labelled = DeviceLoader(x[idx].repeat(reps, *([1] * (x.dim() - 1))), y[idx].repeat(reps), m, device,
                                      seed + 1)  # its own stream of permutations
 
+    def shard(self, rank: int, world: int) -> None:
+        """Each stream's own slice per process (see :meth:`DeviceLoader.shard`)."""
+        self.unlabelled.shard(rank, world)
+        self.labelled.shard(rank, world)
+
     def next(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(x, y)``: the unlabelled batch then the labelled one; ``y`` is -1 on the unlabelled rows."""
         xu, _ = self.unlabelled.next()

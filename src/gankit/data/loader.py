@@ -48,7 +48,17 @@ class DeviceLoader:
         self._gen = torch.Generator(device="cpu")
         self._gen.manual_seed(seed)
         self._epoch = 0
+        self._shard = slice(None)  # this process's rows of each batch (see shard)
         self._new_permutation()
+
+    def shard(self, rank: int, world: int) -> None:
+        """Multi-process training: :meth:`next` returns rows ``[rank * b, (rank + 1) * b)`` of each global batch of
+        ``batch_size`` rows (``b = batch_size / world``); the permutation and position, and so the state, stay those
+        of the whole batch."""
+        if self.batch_size % world:
+            raise DataError(f"batch_size {self.batch_size} does not split evenly over {world} processes")
+        b = self.batch_size // world
+        self._shard = slice(rank * b, (rank + 1) * b)
 
     # -- iteration ---------------------------------------------------------------------------
     def _new_permutation(self) -> None:
@@ -61,7 +71,7 @@ class DeviceLoader:
         if self._pos + self.batch_size > self.num_samples:
             self._epoch += 1
             self._new_permutation()
-        idx = self._perm[self._pos:self._pos + self.batch_size]
+        idx = self._perm[self._pos:self._pos + self.batch_size][self._shard]
         self._pos += self.batch_size
         xb = self.x.index_select(0, idx)
         yb = None if self.y is None else self.y.index_select(0, idx)

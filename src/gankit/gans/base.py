@@ -203,6 +203,14 @@ class GAN(nn.Module):
             raise ConfigError(f"config: model.arch={arch} needs image data, but '{info.name}' is 2-D points")
         return arch
 
+    #: processes the global batch is split over (set by the trainer under torchrun; 1 in one process)
+    world = 1
+
+    @property
+    def local_batch(self) -> int:
+        """This process's share of ``batch_size`` (the global batch): the rows of each batch a step receives."""
+        return self.cfg.batch_size // self.world
+
     @property
     def z_dim(self) -> int:
         return self.p.z_dim

@@ -30,6 +30,7 @@ from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged
 from ..gans import GANS
 from ..memory import check_fits, oom_guard, sample_bytes
 from . import checkpoint as ckpt
+from . import distributed
 from .ema import ema_copy, ema_update
 from .optim import make_optimizer, make_scheduler
 from .rundir import RunDir, read_status, unique_dir
@@ -171,7 +172,9 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, state: Optional[dict] = None,
                  callbacks: Iterable[Callback] = ()):
         self.cfg, self.dir = cfg, Path(run_dir)
-        self.device = resolve_device(cfg.device)
+        self.dist = distributed.current()  # None in one process; this rank's place under torchrun
+        self.writer = self.dist is None or self.dist.writer  # who writes logs, samples and checkpoints
+        self.device = resolve_device(cfg.device if self.dist is None else distributed.device_for(cfg.device, self.dist))
         self._prev_deterministic = torch.are_deterministic_algorithms_enabled()
         try:
             self._setup(cfg, state, callbacks)
@@ -188,6 +191,9 @@ class Trainer:
                                            download=d.download, split="train", size=d.size, seed=cfg.seed)
             self.loader = make_loader(x, y, self.info, cfg.batch_size, self.device, cfg.seed, labels=d.labels,
                                       label_fraction=d.label_fraction)
+        if self.dist is not None:  # each rank its own slice of every global batch
+            distributed.check_batch(cfg.batch_size, self.dist)
+            self.loader.shard(self.dist.rank, self.dist.world)
         own = GANS.get(cfg.gan).own_evaluation  # scored by its task metrics, not through a feature extractor
         if cfg.train.eval_every and self.info.kind == "images" and not own:  # fail now, not at the first evaluation
             from ..metrics import get_extractor
@@ -196,6 +202,10 @@ class Trainer:
         check_memory(cfg, self.info, self.device)
         with oom_guard("building the networks", "the model widths (model.*)"):
             self.gan = GANS.get(cfg.gan)(cfg, self.info).to(self.device)
+        if self.dist is not None:
+            self.gan.world = self.dist.world
+            if cfg.train.sync_bn:
+                distributed.sync_batchnorm(self.gan)
         if cfg.train.channels_last:
             self.gan.to(memory_format=torch.channels_last)
         self.compiled = compile_nets(self.gan) if cfg.train.compile else {}
@@ -215,6 +225,11 @@ class Trainer:
         self.stopped_by: Optional[str] = None  # "max_minutes" when the time budget ended the run
         if state is not None:
             self.load_state(state)
+        self._stream, self._ddp = None, None
+        if self.dist is not None:  # after the state: the latent stream continues the checkpoint's
+            self._stream = distributed.LatentStream(self.dist, self.device)
+            self.gan.sample_z = self._stream.wrap(self.gan.sample_z)
+            self._ddp = distributed.wrap_ddp(self.gan, self.phases, self.device)
         # bf16 autocast on the training device (CUDA or CPU): train.amp changes the arithmetic everywhere
         self._amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.train.amp else nullcontext()
         self._channels_last = cfg.train.channels_last and self.info.kind == "images"
@@ -234,9 +249,17 @@ class Trainer:
             "optim": {g: o.state_dict() for g, o in self.optims.items()},
             "sched": {g: s.state_dict() for g, s in self.scheds.items()},
             "loader": self.loader.state_dict(),
-            "rng": ckpt.rng_state(),
+            "rng": self._rng_state(),
             "train_seconds": self.watch.seconds,
         }
+
+    def _rng_state(self) -> dict:
+        """The generators' state to continue from; several processes: the shared latent stream's (each rank's own
+        draws are reseeded from the step), which a resume with any number of processes continues."""
+        state = ckpt.rng_state()
+        if self._stream is not None:
+            state.update(self._stream.rng_torch())
+        return state
 
     def load_state(self, state: dict) -> None:
         try:
@@ -252,8 +275,10 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"checkpoint does not match this run ({str(e).splitlines()[0][:120]})") from None
 
-    def save_checkpoint(self) -> Path:
-        self.log()
+    def save_checkpoint(self) -> Optional[Path]:
+        self.log()  # every rank: the logged losses are averaged over the ranks
+        if not self.writer:
+            return None
         path = ckpt.checkpoint_path(self.dir / "checkpoints", self.step)
         ckpt.save(self.state_dict(), path)
         ckpt.prune(self.dir / "checkpoints", self.cfg.train.keep_last)
@@ -268,7 +293,9 @@ class Trainer:
 
     def train_step(self) -> None:
         """One generator step: every phase of the GAN, each repeated on fresh minibatches."""
-        for phase in self.phases:
+        if self.dist is not None:  # this rank's own draws: a function of (seed, step, rank), so resumes are exact
+            torch.manual_seed(distributed.step_seed(self.cfg.seed, self.step, self.dist.rank))
+        for i, phase in enumerate(self.phases):
             opt = self.optims[phase.group]
             self._trainable(phase.group)
             for _ in range(phase.repeat):
@@ -277,7 +304,7 @@ class Trainer:
                     real = real.contiguous(memory_format=torch.channels_last)
                 opt.zero_grad(set_to_none=True)
                 with self._amp:
-                    loss, logs = phase.fn(real, labels)
+                    loss, logs = phase.fn(real, labels) if self._ddp is None else self._ddp(i, real, labels)
                 loss.backward()
                 opt.step()
                 self.gan.after_step(phase.group)
@@ -295,7 +322,7 @@ class Trainer:
         cfg, t = self.cfg, self.cfg.train
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=cfg.steps, initial=self.step, disable=not t.progress, unit="step",
+        self._bar = tqdm(total=cfg.steps, initial=self.step, disable=not (t.progress and self.writer), unit="step",
                          dynamic_ncols=True, desc=f"{cfg.gan}",
                          mininterval=0.5 if sys.stderr.isatty() else 10.0)
         self._t0, self._s0 = time.perf_counter(), self.step
@@ -316,8 +343,14 @@ class Trainer:
             last = ckpt.list_checkpoints(self.dir / "checkpoints")
             kept = f"last good checkpoint: {last[-1]}" if last else "no checkpoint had been written yet"
             raise WriteError(f"{cause}; {kept}", path=path) from None
-        except Exception:  # out of memory, a failing callback, a bug: the run did not finish
+        except Exception as e:  # out of memory, a failing callback, a bug: the run did not finish
             self._write_run_json("failed", quiet=True)
+            if self.dist is not None and distributed.is_lost_peer(e):
+                last = ckpt.list_checkpoints(self.dir / "checkpoints")
+                kept = f"last checkpoint: {last[-1]}" if last else "no checkpoint had been written yet"
+                raise GankitError(f"another process of this run stopped (rank {self.dist.rank} of {self.dist.world} "
+                                  f"lost its peers at step {self.step}); {kept}; continue with "
+                                  f"`gankit train --resume {self.dir}` (any number of processes)") from None
             raise
         finally:
             self._bar.close()
@@ -339,6 +372,8 @@ class Trainer:
             if self.step == 0:  # parts trained before the GAN (a resumed run has them in its checkpoint)
                 self._bar.set_description(f"{cfg.gan} (pre-training)", refresh=False)
                 pre = self.gan.pretrain(self.loader)
+                if self.dist is not None:  # trained outside DDP on each rank's slice: every rank takes rank 0's
+                    distributed.broadcast_module(self.gan)
                 self._bar.set_description(f"{cfg.gan}", refresh=False)
                 if pre:
                     self._record({k: float(v) for k, v in pre.items()})
@@ -349,12 +384,14 @@ class Trainer:
                 last = s == cfg.steps or self.out_of_time(budget)
                 if s % t.log_every == 0 or last:
                     self.log()
+                if (t.checkpoint_every and s % t.checkpoint_every == 0) or last:
+                    self.save_checkpoint()
+                if not self.writer:  # rank 0 alone writes samples, evaluations and runs callbacks
+                    continue
                 if t.sample_every and s % t.sample_every == 0:
                     self.save_samples(f"step-{s:08d}")
                 if self._frame_every and (s % self._frame_every == 0 or last):
                     self.save_frame()
-                if (t.checkpoint_every and s % t.checkpoint_every == 0) or last:
-                    self.save_checkpoint()
                 if t.eval_every and s % t.eval_every == 0:
                     self.watch.pause()  # measuring is not training
                     self.evaluate()
@@ -362,6 +399,8 @@ class Trainer:
                 for cb in self.callbacks:
                     cb(self, s)
             self.watch.pause()
+        if not self.writer:
+            return
         with oom_guard("drawing the final samples", "train.grid_size or train.eval_samples"):
             self.save_samples("final")
             if self.info.kind == "images":  # the GAN's own pictures, e.g. InfoGAN's latent traversals
@@ -375,16 +414,22 @@ class Trainer:
 
     def out_of_time(self, budget: Optional[float]) -> bool:
         """True once ``budget`` seconds of training wall time are spent (train.max_minutes)."""
-        if budget is not None and self.watch.seconds >= budget:
+        if budget is None:
+            return False
+        up = self.watch.seconds >= budget
+        if self.dist is not None:  # the ranks' clocks differ a little: all stop when the first one's is up
+            up = distributed.any_rank(up, self.dist)
+        if up:
             self.stopped_by = "max_minutes"
-            return True
-        return False
+        return up
 
     # ------------------------------------------------------------ callbacks
     def log(self) -> None:
         """Write the losses averaged since the last call (the only host sync) and stop with
         :class:`TrainingDiverged` if any loss or parameter is NaN/Inf."""
         logs = self.meter.pop_means() if self.meter.sums else {}
+        if logs and self.dist is not None:
+            logs = distributed.mean_over_ranks(logs, self.dist)
         if logs:
             self._record(logs)
         bad = [k for k, v in self.last_logs.items() if not np.isfinite(v)]
@@ -403,6 +448,8 @@ class Trainer:
 
     def _record(self, logs: Dict[str, float]) -> None:
         self.last_logs = logs
+        if not self.writer:
+            return
         now = time.perf_counter()
         rate = (self.step - self._s0) / max(now - self._t0, 1e-9)
         row = {"step": self.step, **{k: round(v, 6) for k, v in logs.items()}, "steps_per_s": round(rate, 3),
@@ -501,6 +548,8 @@ class Trainer:
 
     def _write_run_json(self, status: str, quiet: bool = False) -> None:
         """Record the run's state; ``quiet``: on the way out of a failure, never mask it."""
+        if not self.writer:
+            return
         if quiet:
             try:
                 self._write_run_json(status)
@@ -553,11 +602,18 @@ def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = 
     out = out_dir(cfg)
     RunDir.check_new(out, overwrite)                  # cheap checks, no side effects
     trainer = Trainer(cfg, out, callbacks=callbacks)  # device, data, networks: may raise user errors
+    d = trainer.dist
+    if not trainer.writer:  # rank 0 makes the directory; the others learn its name
+        cfg.out = distributed.broadcast_text(None, d)
+        trainer.dir = Path(cfg.out)
+        return trainer
     rd = RunDir.create(out, overwrite, auto=auto)     # lock, clear gankit's files if asked, mark
     try:
         cfg.out = str(rd.path)  # another process may have taken the automatic name first
         trainer.dir = rd.path
         write_config(cfg, rd.path)
+        if d is not None:
+            distributed.broadcast_text(cfg.out, d)
     except BaseException:
         rd.close()
         raise
@@ -586,9 +642,10 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
     Nothing in the run directory changes until the resume has succeeded (config, checkpoint and
     trainer all load); the directory is locked for the whole time.
     """
-    rd = RunDir.open(run_dir, "resume")
+    d = distributed.current()
+    rd = RunDir.open(run_dir, "resume") if d is None or d.writer else None  # the other ranks only read
     try:
-        run_dir = rd.path
+        run_dir = rd.path if rd is not None else Path(run_dir)
         if not (run_dir / "config.yaml").is_file():
             raise GankitError(f"run '{run_dir}' was stopped before its config was written; start it again with "
                               f"`gankit train NAME out={run_dir} --overwrite`")
@@ -623,13 +680,16 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
             raise GankitError(f"steps={new.steps} is below the {step} steps run '{run_dir}' already has; "
                               f"pass steps=N with N ≥ {step}")
         trainer = Trainer(new, run_dir, state=state, callbacks=callbacks)
+        if rd is None:
+            return trainer
         _truncate_log(run_dir / "metrics.jsonl", step)  # only now: the resume has succeeded
         write_config(new, run_dir)
         rd.tidy()
         trainer.rundir = rd
         return trainer
     except BaseException:
-        rd.close()
+        if rd is not None:
+            rd.close()
         raise
 
 

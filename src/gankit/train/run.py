@@ -504,4 +504,8 @@ def train(source=None, *overrides: str, resume: Optional[str] = None, overwrite:
         if trainer.rundir is not None:
             trainer.rundir.close()
         raise RunInterrupted(trainer.dir, trainer.step) from None
+    finally:
+        from . import distributed
+
+        distributed.shutdown()
     return Run(trainer.dir, device=str(trainer.device))

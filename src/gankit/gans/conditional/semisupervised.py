@@ -215,7 +215,7 @@ class SemiSupervisedGAN(GAN):
 
     def generate(self) -> Tensor:
         """A batch of ``batch_size`` fakes (as many as unlabelled images in a batch)."""
-        return self.G(self.sample_z(self.cfg.batch_size))
+        return self.G(self.sample_z(self.local_batch))
 
     def d_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
         labels, unlabelled = self._rows(labels)

@@ -204,7 +204,7 @@ class TripleGAN(ConditionalGAN):
         labels = self.labels_of(labels)
         if not self.cfg.data.few_labels:
             return real, real, labels
-        n = self.cfg.batch_size
+        n = self.local_batch
         if real.shape[0] <= n:
             raise ValueError(f"GAN '{self.cfg.gan}' with data.labels needs batches of {n} unlabelled images followed "
                              f"by labelled ones, got {real.shape[0]} rows")
@@ -219,7 +219,7 @@ class TripleGAN(ConditionalGAN):
         x_u, x_l, y_l = self.split(real, labels)
         with torch.no_grad():  # C's and G's outputs are inputs of D here
             y_c = pseudo_labels(self.C(x_u), self.p.pseudo)
-            x_g, y_g = self.generated(self.cfg.batch_size)
+            x_g, y_g = self.generated(self.local_batch)
         d_data, d_c, d_g = self.D(x_l, y_l), self.D(x_u, y_c), self.D(x_g, y_g)
         loss = triplegan_d_loss(self.objective, d_data, d_c, d_g, self.p.alpha)
         return loss, {"d_loss": loss.detach()}
@@ -236,7 +236,7 @@ class TripleGAN(ConditionalGAN):
             else:
                 cost_c = per_sample_g_loss(self.objective, self.D(x_u, y_c))
             if self.p.alpha_p > 0:
-                x_g, y_g = self.generated(self.cfg.batch_size)
+                x_g, y_g = self.generated(self.local_batch)
         logits_l = self.C(x_l)
         if self.p.alpha_p > 0:
             logits_g = self.C(x_g)
@@ -251,7 +251,7 @@ class TripleGAN(ConditionalGAN):
         return loss, logs
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
-        x_g, y_g = self.generated(self.cfg.batch_size)
+        x_g, y_g = self.generated(self.local_batch)
         loss = triplegan_g_loss(self.objective, self.D(x_g, y_g), self.p.alpha)
         return loss, {"g_loss": loss.detach()}
 

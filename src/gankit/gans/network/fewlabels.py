@@ -119,7 +119,7 @@ class FewLabelBigGAN(BigGAN):
         labels = self.labels_of(labels)
         if not self.cfg.data.few_labels:
             return real, labels, real, labels
-        n = self.cfg.batch_size
+        n = self.local_batch
         if real.shape[0] <= n:
             raise ValueError(f"GAN '{self.cfg.gan}' with few labels needs batches of {n} unlabelled images followed "
                              f"by labelled ones, got {real.shape[0]} rows")
@@ -194,7 +194,7 @@ class FewLabelBigGAN(BigGAN):
         return loss, logs
 
     def g_step(self, real: Tensor, labels: Optional[Tensor]) -> StepResult:
-        n = self.cfg.batch_size
+        n = self.local_batch
         y = self.uniform_labels(n)
         fake = self.G(self.sample_z(n), y)
         loss = self.objective.g_loss(self.D(fake, y), None)
