@@ -194,3 +194,11 @@ def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes(ddp, tmp_path):
     r = gankit("train", "--resume", str(out), f"steps={step + 2}", "--quiet")
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+def test_a_global_batch_that_does_not_split_is_one_error_line(ddp, tmp_path):
+    r = gankit("train", "dcgan", *ddp["dc"], "batch_size=15", "steps=2", f"out={tmp_path / 'odd'}", "--nproc", "2")
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "batch_size=15" in lines[0] and "multiple of 2" in lines[0]
+    assert not (tmp_path / "odd").exists()

@@ -83,3 +83,121 @@ def test_gradient_penalties_are_computed_in_float32_under_autocast():
             mixed = PENALTIES.get(name)(D, real, fake)
             assert D(real).dtype == torch.bfloat16  # autocast is on around it
         assert mixed.dtype == torch.float32 and torch.equal(mixed, plain), name
+
+
+# ------------------------------------------------------------------ fused / foreach optimisers
+def test_optimisers_use_fused_kernels_on_cuda_and_foreach_on_the_cpu():
+    from gankit.config import OptimConfig
+    from gankit.train.optim import kernel_options, make_optimizer
+
+    cpu = [torch.nn.Parameter(torch.randn(3))]
+    assert kernel_options(cpu) == {"foreach": True} and kernel_options([]) == {"foreach": True}
+    assert make_optimizer(OptimConfig(), cpu).defaults["foreach"] is True
+    with torch.device("meta"):  # not CUDA either
+        assert kernel_options([torch.nn.Parameter(torch.empty(2))]) == {"foreach": True}
+
+
+def test_the_fused_adam_kernel_takes_the_same_steps_as_foreach():
+    """What ``fused=True`` changes on CUDA is the kernel, not the update (checked with the CPU fused kernel)."""
+    torch.manual_seed(0)
+    w0 = torch.randn(5, 4)
+    grads = [torch.randn(5, 4) for _ in range(5)]
+    out = []
+    for kw in ({"foreach": True}, {"fused": True}):
+        p = torch.nn.Parameter(w0.clone())
+        opt = torch.optim.Adam([p], lr=1e-2, betas=(0.5, 0.999), **kw)
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        out.append(p.detach())
+    assert torch.allclose(out[0], out[1], atol=1e-6)
+
+
+# ------------------------------------------------------------------ multi-process parts, without processes
+def test_each_rank_takes_its_slice_of_the_global_batch_and_the_state_is_the_global_one():
+    from gankit.data.loader import DeviceLoader
+
+    x = torch.arange(40.0).reshape(40, 1)
+    whole = DeviceLoader(x, None, 8, "cpu", seed=3)
+    ranks = [DeviceLoader(x, None, 8, "cpu", seed=3) for _ in range(2)]
+    for r, ld in enumerate(ranks):
+        ld.shard(r, 2)
+    for _ in range(12):  # across epochs
+        full = whole.next()[0]
+        parts = [ld.next()[0] for ld in ranks]
+        assert torch.equal(torch.cat(parts), full) and parts[0].shape[0] == 4
+    s = [ld.state_dict() for ld in ranks]
+    assert all(torch.equal(s[0][k], whole.state_dict()[k]) if isinstance(s[0][k], torch.Tensor)
+               else s[0][k] == whole.state_dict()[k] for k in s[0])
+    with pytest.raises(Exception, match="split evenly"):
+        DeviceLoader(x, None, 8, "cpu", seed=3).shard(0, 3)
+
+
+def test_few_label_and_unpaired_loaders_shard_every_stream():
+    from gankit.data.fewlabels import FewLabelLoader
+
+    x, y = torch.randn(100, 1, 2, 2), torch.arange(100) % 10
+    whole = FewLabelLoader(x, y, 20, 10, 8, "cpu", seed=0)
+    half = FewLabelLoader(x, y, 20, 10, 8, "cpu", seed=0)
+    half.shard(1, 2)
+    (xw, yw), (xh, yh) = whole.next(), half.next()
+    assert torch.equal(xh, torch.cat([xw[4:8], xw[12:16]])) and torch.equal(yh, torch.cat([yw[4:8], yw[12:16]]))
+
+
+def test_the_latent_stream_gives_each_rank_its_slice_of_the_global_draw():
+    from gankit.train.distributed import Dist, LatentStream
+
+    def draw(n, generator=None):
+        return torch.randn(n, 3, generator=generator)
+
+    torch.manual_seed(7)
+    want = torch.cat([torch.randn(4, 3) for _ in range(2)])  # one process, global batch 4, two draws
+    got = []
+    for rank in (0, 1):
+        torch.manual_seed(7)
+        stream = LatentStream(Dist(rank, 2, rank, None), torch.device("cpu"))
+        torch.manual_seed(1000 + rank)  # the rank's own draws, elsewhere in the step
+        z = stream.wrap(draw)
+        got.append([z(2), z(2)])
+        assert torch.equal(z(2, torch.Generator().manual_seed(1)), draw(2, torch.Generator().manual_seed(1)))
+    assert torch.equal(torch.cat([got[0][0], got[1][0]]), want[:4])
+    assert torch.equal(torch.cat([got[0][1], got[1][1]]), want[4:])
+
+
+def test_rank_seeds_differ_per_rank_and_step_and_are_reproducible():
+    from gankit.train.distributed import step_seed
+
+    seeds = {step_seed(0, s, r) for s in range(100) for r in range(8)}
+    assert len(seeds) == 800 and all(0 <= x < 2 ** 63 for x in seeds)
+    assert step_seed(3, 5, 1) == step_seed(3, 5, 1) != step_seed(4, 5, 1)
+
+
+def test_sync_batchnorm_keeps_parameters_buffers_and_checkpoint_names():
+    from gankit.train.distributed import SyncedBatchNorm, sync_batchnorm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4),
+                              torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(16)))
+    params = list(net.parameters())
+    keys = list(net.state_dict())
+    x = torch.randn(6, 1, 4, 4)
+    want = net(x)
+    torch.nn.init.zeros_(net[1].running_mean)  # rewind what the forward moved
+    torch.nn.init.ones_(net[1].running_var)
+    net[1].num_batches_tracked.zero_()
+    torch.nn.init.zeros_(net[2][1].running_mean)
+    torch.nn.init.ones_(net[2][1].running_var)
+    net[2][1].num_batches_tracked.zero_()
+    assert sync_batchnorm(net) == 2
+    assert isinstance(net[1], SyncedBatchNorm) and isinstance(net[2][1], SyncedBatchNorm)
+    assert list(net.parameters()) == params and all(a is b for a, b in zip(net.parameters(), params))
+    assert list(net.state_dict()) == keys
+    assert torch.allclose(net(x), want)  # one process: plain batch norm
+
+
+def test_nproc_mistakes_are_one_line_errors(tmp_path, monkeypatch):
+    from gankit.cli import main
+
+    assert main(["train", "gan", "--nproc", "0", f"out={tmp_path / 'r'}"]) == 2
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert main(["train", "gan", "--nproc", "2", f"out={tmp_path / 'r'}"]) == 2
+    assert not (tmp_path / "r").exists()

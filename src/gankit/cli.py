@@ -214,6 +214,9 @@ def _launch(a, overrides) -> None:
     import logging
     import uuid
 
+    os.environ.setdefault("LOGLEVEL", "CRITICAL")  # torchrun's loggers read it when they are made
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # the ranks' C++ warnings on the way out of a stop
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -228,12 +231,15 @@ def _launch(a, overrides) -> None:
     args += ["--overwrite"] if a.overwrite else []
     # CPU ranks share the cores
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // a.nproc)))
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the launcher's own chatter
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # the launcher's own chatter
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=a.nproc, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5,
                           start_method="spawn")
     try:
         elastic_launch(config, sys.executable)(*args)
+    except SignalException:  # Ctrl-C or a scheduler's SIGTERM: the ranks stopped and rank 0 said where
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except ChildFailedError as e:
         codes = {r: f.exitcode for r, f in e.failures.items()}
         causes = {r: c for r, c in codes.items() if c not in (EXIT_USER_ERROR, EXIT_INTERRUPTED)}
@@ -594,6 +600,8 @@ def _interrupted(e: KeyboardInterrupt, command: Optional[str]) -> int:
             signal.signal(sig, signal.SIG_IGN)
         except (ValueError, OSError):
             pass
+    if os.environ.get("RANK", "0") not in ("0", ""):  # under torchrun rank 0 says it
+        return EXIT_INTERRUPTED
     run_dir = getattr(e, "run_dir", None)
     touched = None
     rundir = sys.modules.get("gankit.train.rundir")  # not loaded: no run directory was touched

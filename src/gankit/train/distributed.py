@@ -142,6 +142,10 @@ def any_rank(flag: bool, d: Dist) -> bool:
     return bool(t.item())
 
 
+def barrier(d: Dist) -> None:
+    dist.barrier(group=d.control)
+
+
 def broadcast_module(module: nn.Module) -> None:
     """Rank 0's parameters and buffers on every rank (after work done outside DDP, e.g. a pre-trained labeller)."""
     with torch.no_grad():

@@ -145,11 +145,24 @@ class Meter:
 
 
 # ---------------------------------------------------------------- the trainer
+def has_spectral_norm(net) -> bool:
+    """True when ``net`` has a spectral-norm parametrization (whose power iteration updates buffers in forward)."""
+    from torch.nn.utils import parametrize
+
+    return any(parametrize.is_parametrized(m) for m in net.modules())
+
+
 def compile_nets(gan) -> Dict[str, bool]:
     """``train.compile``: torch.compile each net's forward in place (``nn.Module.compile``, which keeps the
-    checkpoint's parameter names); a ModuleDict / ModuleList of nets has each member compiled. D stays eager when a
-    penalty differentiates its gradient (gp, dragan, r1, r2): torch.compile has no double backward. Nets called
-    through other methods than ``forward`` (e.g. UNIT's encode / decode) run eager. Returns what was compiled."""
+    checkpoint's parameter names); a ModuleDict / ModuleList of nets has each member compiled. Returns what was
+    compiled. D stays eager
+
+    * when a penalty differentiates its gradient (gp, dragan, r1, r2): torch.compile has no double backward;
+    * when it has spectral norm: D is called on the real and the fake batch in one loss, and each call's power
+      iteration updates SN's ``u`` / ``v`` in place; the compiled graph (torch 2.14) keeps the buffers themselves
+      for its backward, which the second call has changed (autograd's version-counter error).
+
+    Nets called through other methods than ``forward`` (e.g. UNIT's encode / decode) run eager."""
     from torch import nn
 
     def compile_net(net: nn.Module) -> None:
@@ -160,7 +173,7 @@ def compile_nets(gan) -> Dict[str, bool]:
             net.compile()
 
     compile_net(gan.G)
-    d = not gan.per_sample_penalties and any(True for _ in gan.D.parameters())
+    d = not gan.per_sample_penalties and any(True for _ in gan.D.parameters()) and not has_spectral_norm(gan.D)
     if d:
         compile_net(gan.D)
     return {"G": True, "D": d}
@@ -330,6 +343,8 @@ class Trainer:
         try:
             self._fit()
             self._write_run_json("finished")
+            if self.dist is not None:  # every rank returns once rank 0's checkpoint, samples and evaluation exist
+                distributed.barrier(self.dist)
         except TrainingDiverged:
             self._write_run_json("diverged", quiet=True)
             raise
