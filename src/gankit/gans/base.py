@@ -139,6 +139,8 @@ class GAN(nn.Module):
     objectives_why: str = ""
     #: why a GAN refuses penalties (None: it takes them)
     no_penalties_why: Optional[str] = None
+    #: why D must stay eager under ``train.compile`` (None: it may be compiled; see gankit.train.loop.compile_nets)
+    eager_d_why: Optional[str] = None
 
     @classmethod
     def validate(cls, cfg: Config) -> None:

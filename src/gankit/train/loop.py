@@ -162,6 +162,10 @@ def compile_nets(gan) -> Dict[str, bool]:
       iteration updates SN's ``u`` / ``v`` in place; the compiled graph (torch 2.14) keeps the buffers themselves
       for its backward, which the second call has changed (autograd's version-counter error).
 
+    * when the GAN says so (``GAN.eager_d_why``; InfoGAN: its D is called through ``outputs`` (eager) and
+      ``forward`` (compiled) in one loss, and the compiled call's update of batch norm's running statistics changes
+      a tensor the eager call's backward keeps).
+
     Nets called through other methods than ``forward`` (e.g. UNIT's encode / decode) run eager."""
     from torch import nn
 
@@ -173,7 +177,8 @@ def compile_nets(gan) -> Dict[str, bool]:
             net.compile()
 
     compile_net(gan.G)
-    d = not gan.per_sample_penalties and any(True for _ in gan.D.parameters()) and not has_spectral_norm(gan.D)
+    d = (not gan.per_sample_penalties and any(True for _ in gan.D.parameters()) and not has_spectral_norm(gan.D)
+         and gan.eager_d_why is None)
     if d:
         compile_net(gan.D)
     return {"G": True, "D": d}

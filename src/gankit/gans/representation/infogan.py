@@ -94,6 +94,8 @@ class InfoGAN(ConditionalGAN):
 
     Params = InfoGANParams
     code_labels = True  # G's labels are the categorical code, not the data's classes
+    eager_d_why = ("D is called through outputs (eager) and forward in one loss; a compiled forward's update of batch "
+                   "norm's running statistics changes a tensor the eager call's backward keeps")
 
     # ------------------------------------------------------------ networks
     @property
