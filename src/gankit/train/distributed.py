@@ -19,7 +19,7 @@ arXiv 2006.15704, for DDP itself):
   Gradient penalties take their inner gradient with ``torch.autograd.grad`` inside that forward (no parameter
   gradient is accumulated there), and the outer backward is all-reduced as usual.
 * **Batch norm** (``train.sync_bn``, default on): every batch-norm layer computes its statistics over the global
-  batch (:class:`SyncedBatchNorm`, differentiable all-reduces that also run on gloo, where
+  batch (:class:`SyncedBatchNorm`, one differentiable all-reduce per call, which also runs on gloo, where
   :class:`torch.nn.SyncBatchNorm` is CUDA-only), so the networks see the batch the paper's statistics assume.
 * **Who writes.** Rank 0 alone writes logs (losses averaged over ranks), samples, evaluations and checkpoints.
 """
@@ -227,10 +227,11 @@ def wrap_ddp(gan: nn.Module, phases: List, device: torch.device) -> nn.Module:
 # ---------------------------------------------------------------- batch norm over the global batch
 class SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are those of the global batch over every rank (Ioffe & Szegedy 2015,
-    arXiv 1502.03167, computed as in Peng et al. 2018, MegDet, arXiv 1711.07240): the mean and then the centred
-    second moment are all-reduced with differentiable all-reduces, so gradients also flow through the other ranks'
-    statistics. The same parameters, buffers and names as ``nn.BatchNorm*d``; outside training, or with one
-    process, it is plain batch norm."""
+    arXiv 1502.03167, computed across devices as in Peng et al. 2018, MegDet, arXiv 1711.07240). One differentiable
+    all-reduce per call carries each channel's sum and sum of squares of ``x - c``, shifted by ``c`` = the running
+    mean (the same on every rank; the shift keeps ``E[d^2] - E[d]^2`` clear of cancellation), so gradients also flow
+    through the other ranks' statistics. The same parameters, buffers and names as ``nn.BatchNorm*d``; outside
+    training, or with one process, it is plain batch norm."""
 
     def _check_input_dim(self, x):
         if x.dim() < 2:
@@ -241,18 +242,21 @@ class SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):
             return super().forward(x)
         from torch.distributed import _functional_collectives as fc  # all_reduce with a backward (a sum of grads)
 
-        def all_reduce(t):
-            return fc.wait_tensor(fc.all_reduce(t, "sum", dist.group.WORLD))
-
         self._check_input_dim(x)
+        c_dim = x.shape[1]
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
         xf = x.float()
-        count = torch.tensor([x.numel() / x.shape[1]], device=x.device, dtype=torch.float32)
-        total = all_reduce(torch.cat([xf.sum(dims), count]))
+        shift = (self.running_mean.detach().float() if self.track_running_stats
+                 else torch.zeros(c_dim, device=x.device)).view(shape)
+        d = xf - shift
+        count = torch.full((1,), x.numel() / c_dim, device=x.device, dtype=torch.float32)
+        total = fc.wait_tensor(fc.all_reduce(torch.cat([d.sum(dims), (d * d).sum(dims), count]), "sum",
+                                             dist.group.WORLD))
         n = total[-1]
-        mean = total[:-1] / n
-        var = all_reduce((xf - mean.view(shape)).pow(2).sum(dims)) / n
+        mean_d = total[:c_dim] / n
+        var = (total[c_dim:2 * c_dim] / n - mean_d * mean_d).clamp(min=0)
+        mean = mean_d + shift.flatten()
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
