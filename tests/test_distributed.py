@@ -202,3 +202,18 @@ def test_a_global_batch_that_does_not_split_is_one_error_line(ddp, tmp_path):
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert "batch_size=15" in lines[0] and "multiple of 2" in lines[0]
     assert not (tmp_path / "odd").exists()
+
+
+def test_resuming_a_run_another_process_holds_is_one_error_line_from_every_rank(ddp):
+    """Rank 0 takes the run's lock; the other ranks only read it, so they check the lock too and stop with rank 0
+    instead of being killed half-way (which printed their traceback)."""
+    from gankit.train.rundir import RunLock
+
+    run = ddp["base"] / "two"
+    lock = RunLock(run).acquire()
+    try:
+        r = gankit("train", "--resume", str(run), "steps=6", "--nproc", "2")
+    finally:
+        lock.release()
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "in use by another gankit process" in lines[0], r.stderr

@@ -140,6 +140,9 @@ def cmd_list() -> None:
     print("config presets: " + ", ".join(preset_names()))
 
 
+_STOPPING = False  # a stop signal arrived: what fails after it (e.g. an import it cut short) is part of the stop
+
+
 def _stop_signals_interrupt() -> None:
     """SIGINT (Ctrl-C) and SIGTERM (a scheduler's or `kill`'s stop) raise KeyboardInterrupt once:
     the command cleans up (temp files removed, run status "interrupted", lock released) and ends
@@ -148,6 +151,8 @@ def _stop_signals_interrupt() -> None:
     import signal
 
     def handler(signum, frame):
+        global _STOPPING
+        _STOPPING = True
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
@@ -243,9 +248,9 @@ def _launch(a, overrides) -> None:
     except ChildFailedError as e:
         codes = {r: f.exitcode for r, f in e.failures.items()}
         causes = {r: c for r, c in codes.items() if c not in (EXIT_USER_ERROR, EXIT_INTERRUPTED)}
-        if not causes:  # the ranks said why already (a user error, Ctrl-C)
-            raise SystemExit(max(codes.values()))
         first, _ = e.get_first_failure()  # the root cause, not the processes stopped because of it
+        if not causes:  # the ranks said why already (a user error, Ctrl-C)
+            raise SystemExit(codes.get(first, max(codes.values())))
         rank = first if first in causes else min(causes)
         code = causes[rank]
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -655,6 +660,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         if os.environ.get("GANKIT_DEBUG"):
             raise
+        if _STOPPING and not isinstance(e, GankitError):
+            return _interrupted(KeyboardInterrupt(), command)
         if isinstance(e, GankitError):
             return _error(str(e))
         if isinstance(e, OSError) and e.errno is not None:  # the environment, not a bug in gankit

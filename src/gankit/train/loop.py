@@ -663,9 +663,10 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
     trainer all load); the directory is locked for the whole time.
     """
     d = distributed.current()
-    rd = RunDir.open(run_dir, "resume") if d is None or d.writer else None  # the other ranks only read
+    # the other ranks only read, after the checks that would stop rank 0 (so every rank stops with it)
+    rd = RunDir.open(run_dir, "resume") if d is None or d.writer else None
     try:
-        run_dir = rd.path if rd is not None else Path(run_dir)
+        run_dir = rd.path if rd is not None else RunDir.check_existing(run_dir, "resume", locked=True)
         if not (run_dir / "config.yaml").is_file():
             raise GankitError(f"run '{run_dir}' was stopped before its config was written; start it again with "
                               f"`gankit train NAME out={run_dir} --overwrite`")

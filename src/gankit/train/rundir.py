@@ -336,6 +336,13 @@ class RunDir:
     @classmethod
     def open(cls, path, action: str = "resume") -> "RunDir":
         """Lock an existing run directory for ``action``; nothing in it changes (see :meth:`tidy`)."""
+        p = cls.check_existing(path, action)
+        return cls(p, RunLock(p).acquire()).activate()
+
+    @staticmethod
+    def check_existing(path, action: str = "resume", locked: bool = False) -> Path:
+        """Every check of :meth:`open` that takes no lock; ``locked``: also refuse a run another process holds (the
+        other ranks of a multi-process run, which read the run while rank 0 locks it)."""
         p = Path(path)
         if not p.exists():
             raise GankitError(f"cannot {action} '{p}': no such run directory")
@@ -344,7 +351,10 @@ class RunDir:
         if not is_run_dir(p):
             raise GankitError(f"cannot {action} '{p}': it is not a gankit run directory (no {MARKER} marker)")
         check_entries(p)
-        return cls(p, RunLock(p).acquire()).activate()
+        if locked and is_locked(p):
+            raise RunLocked(f"run directory '{p}' is in use by another gankit process ({_holder(p / LOCK)}); wait "
+                            f"for it to finish or stop it, then try again")
+        return p
 
     def tidy(self) -> None:
         """Once a resume has succeeded: remove stale temp files of gankit's own writes and mark an
