@@ -205,8 +205,8 @@ def test_a_global_batch_that_does_not_split_is_one_error_line(ddp, tmp_path):
 
 
 def test_resuming_a_run_another_process_holds_is_one_error_line_from_every_rank(ddp):
-    """Rank 0 takes the run's lock; the other ranks only read it, so they check the lock too and stop with rank 0
-    instead of being killed half-way (which printed their traceback)."""
+    """Rank 0 takes the run's lock and tells the other ranks (which only read the run) whether it could, so they stop
+    with its line instead of being killed half-way (which printed their traceback)."""
     from gankit.train.rundir import RunLock
 
     run = ddp["base"] / "two"

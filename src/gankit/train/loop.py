@@ -656,6 +656,25 @@ def _changed_settings(old: Config, new: Config) -> List[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}"[:80] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
+def _open_for_resume(run_dir, d) -> Optional[RunDir]:
+    """Rank 0 (or the only process) locks the run; under torchrun it tells the other ranks, which only read the run,
+    whether that worked, so a refusal (e.g. a run another process holds) stops every rank with the same line."""
+    if d is None:
+        return RunDir.open(run_dir, "resume")
+    if not d.writer:
+        verdict = distributed.broadcast_text(None, d)
+        if verdict != "ok":
+            raise GankitError(verdict)
+        return None
+    try:
+        rd = RunDir.open(run_dir, "resume")
+    except Exception as e:
+        distributed.broadcast_text(" ".join(str(e).split()) or type(e).__name__, d)
+        raise
+    distributed.broadcast_text("ok", d)
+    return rd
+
+
 def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer:
     """Continue a run from its newest checkpoint (or from step 0 if it has none) to its total steps.
 
@@ -663,10 +682,9 @@ def resume(run_dir, overrides=(), callbacks: Iterable[Callback] = ()) -> Trainer
     trainer all load); the directory is locked for the whole time.
     """
     d = distributed.current()
-    # the other ranks only read, after the checks that would stop rank 0 (so every rank stops with it)
-    rd = RunDir.open(run_dir, "resume") if d is None or d.writer else None
+    rd = _open_for_resume(run_dir, d)
     try:
-        run_dir = rd.path if rd is not None else RunDir.check_existing(run_dir, "resume", locked=True)
+        run_dir = rd.path if rd is not None else Path(run_dir)
         if not (run_dir / "config.yaml").is_file():
             raise GankitError(f"run '{run_dir}' was stopped before its config was written; start it again with "
                               f"`gankit train NAME out={run_dir} --overwrite`")

@@ -340,9 +340,8 @@ class RunDir:
         return cls(p, RunLock(p).acquire()).activate()
 
     @staticmethod
-    def check_existing(path, action: str = "resume", locked: bool = False) -> Path:
-        """Every check of :meth:`open` that takes no lock; ``locked``: also refuse a run another process holds (the
-        other ranks of a multi-process run, which read the run while rank 0 locks it)."""
+    def check_existing(path, action: str = "resume") -> Path:
+        """Every check of :meth:`open` that takes no lock."""
         p = Path(path)
         if not p.exists():
             raise GankitError(f"cannot {action} '{p}': no such run directory")
@@ -351,9 +350,6 @@ class RunDir:
         if not is_run_dir(p):
             raise GankitError(f"cannot {action} '{p}': it is not a gankit run directory (no {MARKER} marker)")
         check_entries(p)
-        if locked and is_locked(p):
-            raise RunLocked(f"run directory '{p}' is in use by another gankit process ({_holder(p / LOCK)}); wait "
-                            f"for it to finish or stop it, then try again")
         return p
 
     def tidy(self) -> None:
