@@ -591,8 +591,13 @@ def _one_line(message: str) -> str:
     return shorten(message, MAX_ERROR_CHARS) or clip(shorten(message, len(str(message))), MAX_ERROR_CHARS)
 
 
+def _speaks() -> bool:
+    """False on the ranks above 0 under torchrun: every rank meets the same error or stop, and rank 0 says it."""
+    return os.environ.get("RANK", "0") in ("0", "")
+
+
 def _error(message: str) -> int:
-    if os.environ.get("RANK", "0") in ("0", ""):  # under torchrun every rank meets the same error: rank 0 says it
+    if _speaks():
         print(f"gankit: error: {_one_line(message)}", file=sys.stderr)
     return EXIT_USER_ERROR
 
@@ -605,7 +610,7 @@ def _interrupted(e: KeyboardInterrupt, command: Optional[str]) -> int:
             signal.signal(sig, signal.SIG_IGN)
         except (ValueError, OSError):
             pass
-    if os.environ.get("RANK", "0") not in ("0", ""):  # under torchrun rank 0 says it
+    if not _speaks():
         return EXIT_INTERRUPTED
     run_dir = getattr(e, "run_dir", None)
     touched = None

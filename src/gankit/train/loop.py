@@ -160,8 +160,7 @@ def compile_nets(gan) -> Dict[str, bool]:
     * when a penalty differentiates its gradient (gp, dragan, r1, r2): torch.compile has no double backward;
     * when it has spectral norm: D is called on the real and the fake batch in one loss, and each call's power
       iteration updates SN's ``u`` / ``v`` in place; the compiled graph (torch 2.14) keeps the buffers themselves
-      for its backward, which the second call has changed (autograd's version-counter error).
-
+      for its backward, which the second call has changed (autograd's version-counter error);
     * when the GAN says so (``GAN.eager_d_why``; InfoGAN: its D is called through ``outputs`` (eager) and
       ``forward`` (compiled) in one loss, and the compiled call's update of batch norm's running statistics changes
       a tensor the eager call's backward keeps).
@@ -360,14 +359,12 @@ class Trainer:
             self._write_run_json("failed", quiet=True)
             path = getattr(e, "path", None) or getattr(e, "filename", None) or self.dir
             cause = str(e) if isinstance(e, WriteError) else f"cannot write '{path}': {e.strerror or e}"
-            last = ckpt.list_checkpoints(self.dir / "checkpoints")
-            kept = f"last good checkpoint: {last[-1]}" if last else "no checkpoint had been written yet"
+            kept = self._kept_checkpoint("last good checkpoint")
             raise WriteError(f"{cause}; {kept}", path=path) from None
         except Exception as e:  # out of memory, a failing callback, a bug: the run did not finish
             self._write_run_json("failed", quiet=True)
             if self.dist is not None and distributed.is_lost_peer(e):
-                last = ckpt.list_checkpoints(self.dir / "checkpoints")
-                kept = f"last checkpoint: {last[-1]}" if last else "no checkpoint had been written yet"
+                kept = self._kept_checkpoint("last checkpoint")
                 raise GankitError(f"another process of this run stopped (rank {self.dist.rank} of {self.dist.world} "
                                   f"lost its peers at step {self.step}); {kept}; continue with "
                                   f"`gankit train --resume {self.dir}` (any number of processes)") from None
@@ -383,6 +380,11 @@ class Trainer:
             if self.rundir is not None:
                 self.rundir.close()
 
+    def _kept_checkpoint(self, label: str) -> str:
+        """``label: <newest checkpoint>`` for a message about a stopped run (or that none was written)."""
+        last = ckpt.list_checkpoints(self.dir / "checkpoints")
+        return f"{label}: {last[-1]}" if last else "no checkpoint had been written yet"
+
     def _fit(self) -> None:
         cfg, t = self.cfg, self.cfg.train
         with oom_guard("training", f"batch_size or the model widths (model.*) and start again with "
@@ -397,11 +399,13 @@ class Trainer:
                 self._bar.set_description(f"{cfg.gan}", refresh=False)
                 if pre:
                     self._record({k: float(v) for k, v in pre.items()})
-            while self.step < cfg.steps and not self.out_of_time(budget):
+            timed_out = self.out_of_time(budget)  # read once per step (a collective under torchrun)
+            while self.step < cfg.steps and not timed_out:
                 self.train_step()
                 self._bar.update(1)
                 s = self.step
-                last = s == cfg.steps or self.out_of_time(budget)
+                timed_out = s < cfg.steps and self.out_of_time(budget)  # the last step is not stopped by time
+                last = s == cfg.steps or timed_out
                 if s % t.log_every == 0 or last:
                     self.log()
                 if (t.checkpoint_every and s % t.checkpoint_every == 0) or last:
@@ -458,8 +462,7 @@ class Trainer:
             if not bool(torch.stack([p.detach().float().abs().sum() for p in flat]).sum().isfinite()):
                 bad = ["parameters"]
         if bad:
-            last = ckpt.list_checkpoints(self.dir / "checkpoints")
-            kept = f"last good checkpoint kept: {last[-1]}" if last else "no checkpoint had been written yet"
+            kept = self._kept_checkpoint("last good checkpoint kept")
             raise TrainingDiverged(
                 f"training diverged: {', '.join(bad)} became NaN/Inf by step {self.step}; {kept}; "
                 f"lower the learning rates (optim.g.lr, optim.d.lr) and start again with "

@@ -336,12 +336,6 @@ class RunDir:
     @classmethod
     def open(cls, path, action: str = "resume") -> "RunDir":
         """Lock an existing run directory for ``action``; nothing in it changes (see :meth:`tidy`)."""
-        p = cls.check_existing(path, action)
-        return cls(p, RunLock(p).acquire()).activate()
-
-    @staticmethod
-    def check_existing(path, action: str = "resume") -> Path:
-        """Every check of :meth:`open` that takes no lock."""
         p = Path(path)
         if not p.exists():
             raise GankitError(f"cannot {action} '{p}': no such run directory")
@@ -350,7 +344,7 @@ class RunDir:
         if not is_run_dir(p):
             raise GankitError(f"cannot {action} '{p}': it is not a gankit run directory (no {MARKER} marker)")
         check_entries(p)
-        return p
+        return cls(p, RunLock(p).acquire()).activate()
 
     def tidy(self) -> None:
         """Once a resume has succeeded: remove stale temp files of gankit's own writes and mark an
