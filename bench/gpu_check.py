@@ -11,6 +11,11 @@
    difference of the logged losses (bf16 rounds every matmul: a loose, stated tolerance; compile: float32 rounding).
 4. **Metrics speed** (``bench/metrics_speed.py``): Inception features + FID of 2 x 2000 images on the device,
    against torch-fidelity when it is installed (gankit alone otherwise).
+5. **StudioGAN's CIFAR-10 sizes** (last, skipped first when time runs out): ``sngan-resnet``, ``sagan`` and
+   ``biggan`` at the widths of StudioGAN's CIFAR-10 configs (G 256 / D 128 channels; BigGAN 384 / 192; attention
+   at 16x16 for SAGAN and BigGAN; 5 D steps per step; batch 64, 32x32 RGB), ``plain`` and ``all``, to set beside
+   the images/s of StudioGAN's published logs (``bench/external_speed.py``; one TITAN RTX, float32). gankit's
+   SNGAN and SAGAN here are unconditional where StudioGAN's are projection-conditional.
 
 The data are synthetic image folders written at start (random pixels: speed does not depend on them; the
 machine needs no dataset). Results are written to ``OUT/gpu_check.json`` after every part, so a run stopped by
@@ -40,6 +45,11 @@ from _report import machine_record  # noqa: E402
 
 PEAK_BF16 = {"H200": 989.4e12, "H100": 989.4e12, "A100": 312e12}  # dense, SXM; NVIDIA datasheets
 BIGGAN_128 = ["model.g_width=96", "model.d_width=96", "model.widen=true", "model.attention=64"]
+#: StudioGAN's CIFAR-10 configs (src/configs/CIFAR10/{SNGAN,SAGAN,BigGAN}.json at its commit 70d2434): G's and D's
+#: channels (4 x g_conv_dim, 2 x d_conv_dim), attention after G's 2nd and D's 1st block (16x16), 5 D steps
+STUDIOGAN_CIFAR = {"sngan-resnet": ["model.g_width=256", "model.d_width=128"],
+                   "sagan": ["model.g_width=256", "model.d_width=128", "model.attention=16"],
+                   "biggan": ["model.g_width=384", "model.d_width=192", "model.attention=16"]}
 
 
 def synthetic_folder(root: Path, n: int, res: int, channels: int, classes: int = 10) -> Path:
@@ -196,6 +206,18 @@ def main(argv=None) -> int:
             save()
         part("loss_agreement", lambda: loss_agreement(device, tmp, 5 if a.tiny else 20, tmp / "grey"))
         part("metrics", lambda: metrics_part(a, device, out))
+        rgb32 = synthetic_folder(tmp / "rgb32", 64 if a.tiny else 1024, 32, 3)
+        for name, widths in STUDIOGAN_CIFAR.items():
+            if a.tiny:
+                widths = [w.split("=")[0] + "=8" if "width" in w else w for w in widths]
+            extra = ["data=imagefolder", f"data.root={rgb32}", "data.resolution=32", "data.channels=3",
+                     "train.n_critic=5", *widths]
+            batch, steps = (16, a.steps or 2) if a.tiny else (64, a.steps or 50)
+            for setting in ("plain", "all"):
+                part(f"studiogan-cifar-size/{name}/{setting}", lambda: {
+                    "img_s": round(steps * batch / time_gankit(batch, warmup, steps, device, tmp, name,
+                                                               extra + SETTINGS[setting]), 2),
+                    "batch": batch, "steps": steps})
     report["total_s"] = round(time.monotonic() - t_start, 1)
     save()
     bad = [k for k, v in report["parts"].items() if isinstance(v, dict) and any(
