@@ -220,14 +220,27 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if not a.pytorch_gan and not a.studiogan_logs:
         ap.error("give --pytorch-gan DIR and/or --studiogan-logs DIR")
-    device = torch.device(a.device)
-    report = machine_record("external-speed", device)
+    if a.warmup < 1 or a.steps < 1 or a.repeats < 1:
+        ap.error("--warmup, --steps and --repeats must be at least 1")
+    try:
+        device = torch.device(a.device)
+    except RuntimeError as e:
+        sys.exit(f"external_speed: bad --device ({e})")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit(f"external_speed: --device {a.device} requested but CUDA is not available")
     if a.pytorch_gan:
         if not (a.pytorch_gan / DCGAN_SCRIPT).is_file():
             sys.exit(f"external_speed: {a.pytorch_gan / DCGAN_SCRIPT} not found (is --pytorch-gan a PyTorch-GAN checkout?)")
         if device.type != "cpu":
             sys.exit("external_speed: their script picks CUDA by itself when it sees it; run this part with --device cpu "
                      "on a CPU machine, or time it by hand")
+    if a.studiogan_logs and not a.studiogan_logs.is_dir():
+        sys.exit(f"external_speed: --studiogan-logs {a.studiogan_logs} is not a folder")
+    wanted = [g for g in a.gans.split(",") if g]
+    if a.studiogan_logs and not wanted:
+        sys.exit("external_speed: --gans names no StudioGAN run")
+    report = machine_record("external-speed", device)
+    if a.pytorch_gan:
         name = register_their_nets(a.pytorch_gan)
         common = ["data.resolution=32", "model.z_dim=100", "optim.g.lr=2e-4", "optim.d.lr=2e-4", "train.ema=null"]
         sides = {
@@ -248,15 +261,17 @@ def main(argv=None) -> int:
             **{k: {"seconds": [round(x, 4) for x in v], "img_per_s": round(a.steps * BATCH / statistics.median(v), 1)}
                for k, v in runs.items()}}
     if a.studiogan_logs:
-        wanted = [g for g in a.gans.split(",") if g]
         logs = []
         for g in wanted:
-            found = sorted(a.studiogan_logs.glob(f"{g}-train-*.log"))
+            found = sorted(p for p in a.studiogan_logs.glob(f"{g}-train-*.log") if p.is_file())
             if not found:
                 sys.exit(f"external_speed: no {g}-train-*.log in {a.studiogan_logs}")
             logs.append(studiogan_rate(found[-1]))
         report["studiogan"] = {"dir": str(a.studiogan_logs), "logs": logs}
-    write_report(a.out_dir, f"external-speed-{str(device).replace(':', '')}", report, markdown(report))
+    try:
+        write_report(a.out_dir, f"external-speed-{str(device).replace(':', '')}", report, markdown(report))
+    except OSError as e:
+        sys.exit(f"external_speed: cannot write the report to {a.out_dir}: {e.strerror or e}")
     return 0
 
 

@@ -1,5 +1,8 @@
 """Speed settings of the generic loop (issue: scale): ``train.compile`` and ``train.channels_last`` change how the
 nets run, not what they compute -- the same losses and weights as the plain run, within float tolerance."""
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -213,6 +216,97 @@ def test_nproc_mistakes_are_one_line_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert main(["train", "gan", "--nproc", "2", f"out={tmp_path / 'r'}"]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def stopped_by(codes, first, said, out="runs/x"):
+    """What ``gankit train --nproc 2`` ends with when its processes ended with ``codes``: (status, stderr)."""
+    import argparse
+    import contextlib
+    import io
+
+    from gankit.cli import _stopped_by
+    from gankit.errors import GankitError
+
+    err = io.StringIO()
+    a = argparse.Namespace(nproc=2, resume=None)
+    with contextlib.redirect_stderr(err):
+        try:
+            _stopped_by(codes, first, said, a, [f"out={out}"])
+        except SystemExit as e:
+            return e.code, err.getvalue()
+        except GankitError as e:
+            return "error", str(e)
+    raise AssertionError("_stopped_by returned")
+
+
+def test_the_nproc_launcher_says_one_line_for_the_process_that_stopped_the_run():
+    user = "gankit: error: config: optim.g.lr must be a number, got 'abc'"
+    # a user error: rank 0 said it; torchrun then stopped rank 1 (SIGTERM) -- nothing more to say
+    assert stopped_by({0: 2, 1: -15}, 0, {0: user, 1: user}) == (2, "")
+    # ... also when torchrun stopped rank 0 after it had printed
+    assert stopped_by({0: -15, 1: 2}, 1, {0: user, 1: user}) == (2, "")
+    # rank 0 stopped before it could say it: rank 1's line, once
+    code, err = stopped_by({0: -15, 1: 2}, 1, {1: user})
+    assert code == 2 and err.strip() == "gankit: process 1 of 2: error: config: optim.g.lr must be a number, got 'abc'"
+    # SIGTERM to rank 1 alone: it stops as interrupted; rank 0 lost its peer (3) and is not the cause
+    stop = "gankit: interrupted at step 125; `gankit train --resume runs/x` continues from its last checkpoint"
+    code, err = stopped_by({0: 3, 1: 130}, 0, {1: stop})
+    assert code == 130 and err.strip() == stop.replace("gankit: ", "gankit: process 1 of 2: ")
+    # SIGTERM to rank 0: it said so; status 130
+    assert stopped_by({0: 130, 1: -15}, 0, {0: stop}) == (130, "")
+    # kill -9 of rank 1: named, even when torchrun's SIGTERM reached rank 0 first or rank 0 reported first
+    for codes, first in (({0: 3, 1: -9}, 0), ({0: -15, 1: -9}, 0), ({0: -9, 1: 3}, 1)):
+        kind, line = stopped_by(codes, first, {})
+        rank = next(r for r, c in codes.items() if c == -9)
+        assert kind == "error" and line.startswith(f"process {rank} of 2 was killed by signal 9"), (codes, line)
+        assert "gankit train --resume runs/x" in line
+    # a rank that failed with a status of its own (a crash) is the cause, not the one torchrun then stopped
+    kind, line = stopped_by({0: -15, 1: 1}, 0, {})
+    assert kind == "error" and line.startswith("process 1 of 2 exited with status 1")
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the ranks through /proc (Linux)")
+def test_the_ranks_stop_when_the_nproc_launcher_is_killed(tmp_path, mnist_root):
+    """kill -9 of ``gankit train --nproc 2``: its processes get SIGTERM (parent-death signal) and stop as
+    interrupted, leaving a run that resumes, instead of training on as orphans that hold the run's lock."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "orphans"
+    cmd = [sys.executable, "-m", "gankit", "train", "gan", "steps=100000", "train.checkpoint_every=20",
+           "train.eval_every=0", "--quiet", f"out={out}", "--nproc", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+    def ranks():
+        found = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and f"out={out}".encode() in (p / "cmdline").read_bytes() and int(p.name) != proc.pid:
+                    found.append(int(p.name))
+            except OSError:
+                pass
+        return found
+
+    try:
+        deadline = time.monotonic() + 300
+        while not list((out / "checkpoints").glob("step-*.pt")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(ranks()) == 2, "the two ranks were not found"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 120
+        while ranks() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = ranks()
+    finally:
+        for pid in ranks():
+            os.kill(pid, signal.SIGKILL)
+    assert not left, "the ranks trained on after their launcher died"
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
 
 
 def test_compile_leaves_a_spectral_norm_d_eager_and_takes_the_eager_steps(tmp_path, mnist_root):

@@ -15,6 +15,9 @@ from typing import List, Optional
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a Unix tool killed by a closed pipe reports
+EXIT_PEER_LOST = 3  # a rank of a multi-process run stopped because another one did
+#: set by ``gankit train --nproc`` for its processes: a folder where each rank leaves its closing line
+LAUNCH_DIR = "GANKIT_LAUNCH_DIR"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,6 +167,20 @@ def _stop_signals_interrupt() -> None:
         pass
 
 
+def _stop_with_the_launcher() -> None:
+    """Under ``--nproc``: a process whose launcher dies (``kill -9`` of the ``gankit`` command) gets SIGTERM and
+    stops as if interrupted, instead of training on without anyone to report to (Linux; elsewhere nothing)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _quiet_thread_oserrors() -> None:
     """A write failing in a helper thread (TensorBoard's writer on a full disk) is reported once, by
     the command's own one-line error, not as a thread traceback."""
@@ -217,6 +234,7 @@ def _launch(a, overrides) -> None:
     --nproc_per_node N -m gankit train ...`` does, through torchrun's launcher in this process); a process that
     fails or is killed stops the others and ends the command with one line and its status."""
     import logging
+    import tempfile
     import uuid
 
     os.environ.setdefault("LOGLEVEL", "CRITICAL")  # torchrun's loggers read it when they are made
@@ -241,23 +259,62 @@ def _launch(a, overrides) -> None:
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=a.nproc, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5,
                           start_method="spawn")
-    try:
-        elastic_launch(config, sys.executable)(*args)
-    except SignalException:  # Ctrl-C or a scheduler's SIGTERM: the ranks stopped and rank 0 said where
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except ChildFailedError as e:
-        codes = {r: f.exitcode for r, f in e.failures.items()}
-        causes = {r: c for r, c in codes.items() if c not in (EXIT_USER_ERROR, EXIT_INTERRUPTED)}
-        first, _ = e.get_first_failure()  # the root cause, not the processes stopped because of it
-        if not causes:  # the ranks said why already (a user error, Ctrl-C)
-            raise SystemExit(codes.get(first, max(codes.values())))
-        rank = first if first in causes else min(causes)
-        code = causes[rank]
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        out = a.resume or next((o.split("=", 1)[1] for o in overrides if o.startswith("out=")), "RUN_DIR")
-        raise GankitError(f"process {rank} of {a.nproc} {how}, so the run stopped; `gankit train --resume {out}` "
-                          f"continues from its last checkpoint (with any --nproc)") from None
+    with tempfile.TemporaryDirectory(prefix="gankit-launch-") as said:
+        os.environ[LAUNCH_DIR] = said
+        try:
+            elastic_launch(config, sys.executable)(*args)
+        except SignalException:  # Ctrl-C or a scheduler's SIGTERM: the ranks stopped and rank 0 said where
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except ChildFailedError as e:
+            first, _ = e.get_first_failure()
+            codes = {r: f.exitcode for r, f in e.failures.items()}
+            _stopped_by(codes, first, _lines_said(said, a.nproc), a, overrides)
+        finally:
+            os.environ.pop(LAUNCH_DIR, None)
     raise SystemExit(0)
+
+
+def _lines_said(folder: str, n: int) -> dict:
+    """``{rank: closing line}`` the processes of a ``--nproc`` run left (see :func:`_say`)."""
+    lines = {}
+    for r in range(n):
+        try:
+            with open(os.path.join(folder, f"rank-{r}")) as f:
+                lines[r] = f.read().strip()
+        except OSError:
+            pass
+    return lines
+
+
+def _stopped_by(codes: dict, first: int, said: dict, a, overrides) -> None:
+    """One line and an exit status for a ``--nproc`` run whose processes did not all finish: the line of the process
+    that stopped it. Rank 0 printed its own line already; a process that lost its peers is not the cause, nor one that
+    torchrun stopped (SIGTERM) after another had failed; a process killed without a word is named."""
+    import signal
+
+    from .errors import GankitError
+
+    spoken = [r for r in codes if codes[r] in (EXIT_USER_ERROR, EXIT_INTERRUPTED) and r in said]
+    if 0 in said:  # rank 0 printed its line (torchrun may have stopped it afterwards)
+        raise SystemExit(codes[0] if codes.get(0) in (EXIT_USER_ERROR, EXIT_INTERRUPTED)
+                         else codes[spoken[0]] if spoken else EXIT_USER_ERROR)
+    if spoken:  # a user error or a stop met by another rank first (rank 0 was stopped before it could say it)
+        rank = first if first in spoken else min(spoken)
+        line = said[rank]
+        if rank != 0:
+            line = line.replace("gankit: ", f"gankit: process {rank} of {a.nproc}: ", 1)
+        print(line, file=sys.stderr)
+        raise SystemExit(codes[rank])
+    causes = {r: c for r, c in codes.items() if c != EXIT_PEER_LOST}
+    killed = {r: c for r, c in causes.items() if c != -signal.SIGTERM} or causes
+    if not killed:
+        raise SystemExit(EXIT_USER_ERROR)
+    rank = first if first in killed else min(killed)
+    code = killed[rank]
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    out = a.resume or next((o.split("=", 1)[1] for o in overrides if o.startswith("out=")), "RUN_DIR")
+    raise GankitError(f"process {rank} of {a.nproc} {how}, so the run stopped; `gankit train --resume {out}` "
+                      f"continues from its last checkpoint (with any --nproc)")
 
 
 def _run_meta(run_dir) -> dict:
@@ -596,9 +653,22 @@ def _speaks() -> bool:
     return os.environ.get("RANK", "0") in ("0", "")
 
 
-def _error(message: str) -> int:
+def _say(line: str) -> None:
+    """A process's closing line: rank 0 prints it; under ``--nproc`` every rank also leaves it for the launcher,
+    which says the line of the process that stopped the run when that is not rank 0."""
     if _speaks():
-        print(f"gankit: error: {_one_line(message)}", file=sys.stderr)
+        print(line, file=sys.stderr)
+    folder = os.environ.get(LAUNCH_DIR)
+    if folder:
+        try:
+            with open(os.path.join(folder, f"rank-{os.environ.get('RANK', '0')}"), "w") as f:
+                f.write(line)
+        except OSError:
+            pass
+
+
+def _error(message: str) -> int:
+    _say(f"gankit: error: {_one_line(message)}")
     return EXIT_USER_ERROR
 
 
@@ -610,8 +680,6 @@ def _interrupted(e: KeyboardInterrupt, command: Optional[str]) -> int:
             signal.signal(sig, signal.SIG_IGN)
         except (ValueError, OSError):
             pass
-    if not _speaks():
-        return EXIT_INTERRUPTED
     run_dir = getattr(e, "run_dir", None)
     touched = None
     rundir = sys.modules.get("gankit.train.rundir")  # not loaded: no run directory was touched
@@ -627,7 +695,7 @@ def _interrupted(e: KeyboardInterrupt, command: Optional[str]) -> int:
         msg = "interrupted before any training step; no run directory was changed"
     else:
         msg = f"interrupted; {command or 'the command'} stopped before finishing (no partial output is left)"
-    print(f"gankit: {msg}", file=sys.stderr)
+    _say(f"gankit: {msg}")
     return EXIT_INTERRUPTED
 
 
@@ -649,6 +717,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = None
     try:
         _stop_signals_interrupt()
+        if os.environ.get(LAUNCH_DIR) and os.environ.get("RANK"):
+            _stop_with_the_launcher()
         _quiet_thread_oserrors()
         command = next((c for c in (argv if argv is not None else sys.argv[1:])
                         if c in ("train", "sample", "eval", "classifier", "list")), None)
@@ -660,13 +730,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit:
         raise
     except Exception as e:
-        from .errors import GankitError
+        from .errors import GankitError, PeerLost
         from .memory import is_oom
 
         if os.environ.get("GANKIT_DEBUG"):
             raise
         if _STOPPING and not isinstance(e, GankitError):
             return _interrupted(KeyboardInterrupt(), command)
+        if isinstance(e, PeerLost):  # under --nproc the launcher names the process that stopped
+            if not os.environ.get(LAUNCH_DIR) and _speaks():
+                print(f"gankit: error: {_one_line(str(e))}", file=sys.stderr)
+            return EXIT_PEER_LOST
         if isinstance(e, GankitError):
             return _error(str(e))
         if isinstance(e, OSError) and e.errno is not None:  # the environment, not a bug in gankit

@@ -31,6 +31,10 @@ class GankitError(Exception):
     """An error caused by user input; its message is one actionable line."""
 
 
+class PeerLost(GankitError):
+    """Another process of a multi-process run stopped, so this one cannot go on (its collectives failed)."""
+
+
 class ConfigError(GankitError):
     """Invalid configuration: unknown key, wrong type or out-of-range value."""
 

@@ -26,7 +26,7 @@ import torch
 from .. import __version__, jsonutil
 from ..config import Config, load_run_config, recorded_hash, resolve
 from ..data import DataInfo, load_dataset, make_loader
-from ..errors import CheckpointError, ConfigError, GankitError, TrainingDiverged, WriteError
+from ..errors import CheckpointError, ConfigError, GankitError, PeerLost, TrainingDiverged, WriteError
 from ..gans import GANS
 from ..memory import check_fits, oom_guard, sample_bytes
 from . import checkpoint as ckpt
@@ -365,7 +365,7 @@ class Trainer:
             self._write_run_json("failed", quiet=True)
             if self.dist is not None and distributed.is_lost_peer(e):
                 kept = self._kept_checkpoint("last checkpoint")
-                raise GankitError(f"another process of this run stopped (rank {self.dist.rank} of {self.dist.world} "
+                raise PeerLost(f"another process of this run stopped (rank {self.dist.rank} of {self.dist.world} "
                                   f"lost its peers at step {self.step}); {kept}; continue with "
                                   f"`gankit train --resume {self.dir}` (any number of processes)") from None
             raise
@@ -627,7 +627,12 @@ def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = 
     trainer = Trainer(cfg, out, callbacks=callbacks)  # device, data, networks: may raise user errors
     d = trainer.dist
     if not trainer.writer:  # rank 0 makes the directory; the others learn its name
-        cfg.out = distributed.broadcast_text(None, d)
+        try:
+            cfg.out = distributed.broadcast_text(None, d)
+        except Exception as e:
+            if distributed.is_lost_peer(e):  # rank 0 stopped (its own line says why)
+                raise PeerLost(f"rank 0 stopped before the run started (rank {d.rank} of {d.world})") from None
+            raise
         trainer.dir = Path(cfg.out)
         return trainer
     rd = RunDir.create(out, overwrite, auto=auto)     # lock, clear gankit's files if asked, mark
