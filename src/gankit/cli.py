@@ -296,8 +296,7 @@ def _stopped_by(codes: dict, first: int, said: dict, a, overrides) -> None:
 
     spoken = [r for r in codes if codes[r] in (EXIT_USER_ERROR, EXIT_INTERRUPTED) and r in said]
     if 0 in said:  # rank 0 printed its line (torchrun may have stopped it afterwards)
-        raise SystemExit(codes[0] if codes.get(0) in (EXIT_USER_ERROR, EXIT_INTERRUPTED)
-                         else codes[spoken[0]] if spoken else EXIT_USER_ERROR)
+        raise SystemExit(codes[0 if 0 in spoken else spoken[0]] if spoken else EXIT_USER_ERROR)
     if spoken:  # a user error or a stop met by another rank first (rank 0 was stopped before it could say it)
         rank = first if first in spoken else min(spoken)
         line = said[rank]

@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..errors import ConfigError, GankitError
+from ..errors import ConfigError, GankitError, PeerLost
 
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -117,13 +117,19 @@ def check_batch(batch_size: int, d: Dist) -> None:
 
 # ---------------------------------------------------------------- messages between ranks
 def broadcast_text(text: Optional[str], d: Dist) -> str:
-    """Rank 0's ``text`` on every rank (UTF-8 bytes in a tensor: nothing is unpickled)."""
+    """Rank 0's ``text`` on every rank (UTF-8 bytes in a tensor: nothing is unpickled). A rank waiting for it when
+    rank 0 stops (its own line says why) raises :class:`PeerLost`."""
     data = torch.tensor(list((text or "").encode()), dtype=torch.uint8) if d.writer else torch.zeros(0, dtype=torch.uint8)
     size = torch.tensor([data.numel()], dtype=torch.long)
-    dist.broadcast(size, 0, group=d.control)
-    if not d.writer:
-        data = torch.zeros(int(size), dtype=torch.uint8)
-    dist.broadcast(data, 0, group=d.control)
+    try:
+        dist.broadcast(size, 0, group=d.control)
+        if not d.writer:
+            data = torch.zeros(int(size), dtype=torch.uint8)
+        dist.broadcast(data, 0, group=d.control)
+    except Exception as e:
+        if not d.writer and is_lost_peer(e):
+            raise PeerLost(f"rank 0 stopped (rank {d.rank} of {d.world} was waiting for it)") from None
+        raise
     return bytes(data.tolist()).decode()
 
 

@@ -627,12 +627,7 @@ def start(cfg: Config, overwrite: bool = False, callbacks: Iterable[Callback] = 
     trainer = Trainer(cfg, out, callbacks=callbacks)  # device, data, networks: may raise user errors
     d = trainer.dist
     if not trainer.writer:  # rank 0 makes the directory; the others learn its name
-        try:
-            cfg.out = distributed.broadcast_text(None, d)
-        except Exception as e:
-            if distributed.is_lost_peer(e):  # rank 0 stopped (its own line says why)
-                raise PeerLost(f"rank 0 stopped before the run started (rank {d.rank} of {d.world})") from None
-            raise
+        cfg.out = distributed.broadcast_text(None, d)
         trainer.dir = Path(cfg.out)
         return trainer
     rd = RunDir.create(out, overwrite, auto=auto)     # lock, clear gankit's files if asked, mark
